@@ -1,0 +1,139 @@
+package gormsession
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// DefaultCookieName is the session cookie's name when CookieOptions.Name is
+// empty.
+const DefaultCookieName = "session"
+
+// CookieOptions configures the session cookie. The zero value gives the
+// defaults stated on each field. The cookie is always HttpOnly: scripts have
+// no business reading a bearer secret.
+type CookieOptions struct {
+	// Name is the cookie name. Default: "session".
+	Name string
+	// Path is the cookie path. Default: "/".
+	Path string
+	// Domain is the cookie domain. Default: none (host-only cookie).
+	Domain string
+	// Insecure leaves out the Secure attribute, for plain-HTTP development.
+	// Default: false, the cookie is sent over HTTPS only. It is ignored when
+	// SameSite is None, which browsers accept only with Secure.
+	Insecure bool
+	// SameSite is the SameSite attribute. Default: Lax.
+	SameSite http.SameSite
+}
+
+// CookieName returns the configured cookie name or its default.
+func (o CookieOptions) CookieName() string {
+	if o.Name == "" {
+		return DefaultCookieName
+	}
+	return o.Name
+}
+
+// Cookie returns the cookie that carries s.Token, expiring with the
+// session (a browser-session cookie when the session never expires).
+func (o CookieOptions) Cookie(s Session, now time.Time) *http.Cookie {
+	c := o.base()
+	c.Value = s.Token
+	if !s.ExpiresAt.IsZero() {
+		c.Expires = s.ExpiresAt
+		c.MaxAge = max(1, int(s.ExpiresAt.Sub(now).Seconds()))
+	}
+	return c
+}
+
+// ExpiredCookie returns a cookie that deletes the session cookie.
+func (o CookieOptions) ExpiredCookie() *http.Cookie {
+	c := o.base()
+	c.MaxAge = -1
+	c.Expires = time.Unix(0, 0)
+	return c
+}
+
+func (o CookieOptions) base() *http.Cookie {
+	c := &http.Cookie{
+		Name:     o.CookieName(),
+		Path:     o.Path,
+		Domain:   o.Domain,
+		HttpOnly: true,
+		Secure:   !o.Insecure,
+		SameSite: o.SameSite,
+	}
+	if c.Path == "" {
+		c.Path = "/"
+	}
+	if c.SameSite == 0 || c.SameSite == http.SameSiteDefaultMode {
+		c.SameSite = http.SameSiteLaxMode
+	}
+	if c.SameSite == http.SameSiteNoneMode {
+		c.Secure = true
+	}
+	return c
+}
+
+// BearerToken returns the token of an "Authorization: Bearer <token>"
+// header value. The scheme is case-insensitive; anything else, including an
+// empty token, gives "".
+func BearerToken(header string) string {
+	const scheme = "bearer "
+	if len(header) <= len(scheme) || !strings.EqualFold(header[:len(scheme)], scheme) {
+		return ""
+	}
+	return strings.TrimSpace(header[len(scheme):])
+}
+
+// ResolveRequest finds the session of r: the bearer token of its
+// Authorization header if that resolves, else the token in the cookie named
+// cookieName. It reads memory only.
+func (m *Manager) ResolveRequest(r *http.Request, cookieName string) (Session, bool) {
+	if tok := BearerToken(r.Header.Get("Authorization")); tok != "" {
+		if s, ok := m.Resolve(tok); ok {
+			s.Token = tok
+			return s, true
+		}
+	}
+	if c, err := r.Cookie(cookieName); err == nil && c.Value != "" {
+		if s, ok := m.Resolve(c.Value); ok {
+			s.Token = c.Value
+			return s, true
+		}
+	}
+	return Session{}, false
+}
+
+type contextKey struct{}
+
+// NewContext returns a copy of ctx carrying s.
+func NewContext(ctx context.Context, s Session) context.Context {
+	return context.WithValue(ctx, contextKey{}, s)
+}
+
+// FromContext returns the session that Middleware stored in ctx.
+func FromContext(ctx context.Context) (Session, bool) {
+	s, ok := ctx.Value(contextKey{}).(Session)
+	return s, ok
+}
+
+// Middleware is net/http middleware (for the standard library, chi and the
+// like) that resolves the request's bearer token or session cookie against
+// m and stores the Session in the request context, where FromContext finds
+// it. Requests without a valid token pass through anonymous. The Session in
+// the context has its Token set to the token the request presented.
+func Middleware(m *Manager, opts CookieOptions) func(http.Handler) http.Handler {
+	name := opts.CookieName()
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if s, ok := m.ResolveRequest(r, name); ok {
+				r = r.WithContext(NewContext(r.Context(), s))
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}

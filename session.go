@@ -1,0 +1,187 @@
+package gormsession
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"time"
+)
+
+// Session is one login on one device.
+//
+// A Session is a value: changing a copy changes nothing stored. Data is shared
+// with the Manager's memory and must be treated as read-only; use
+// [Manager.Update] to change it.
+type Session struct {
+	// ID is the hex SHA-256 of the token. It is the primary key at rest, safe
+	// to log and to show to the user, and it is what Revoke takes.
+	ID string
+	// Token is the bearer secret. It is set only on the value returned by
+	// Create and Rotate; it is never stored and must never be logged.
+	Token string
+	// UserID is the application's identifier of the user.
+	UserID string
+	// TenantID is an optional tenant (organisation, workspace) identifier.
+	TenantID string
+	// Device is a short label for the device, such as "Firefox on Linux".
+	Device string
+	// Data is an opaque payload kept with the session.
+	Data []byte
+	// CreatedAt is when the session was created. It never changes.
+	CreatedAt time.Time
+	// UpdatedAt is when the session was last changed, or last seen when the
+	// Manager has an idle timeout.
+	UpdatedAt time.Time
+	// ExpiresAt is when the session stops being valid; the zero time means
+	// never. A session is expired when now >= ExpiresAt.
+	ExpiresAt time.Time
+}
+
+// Expired reports whether the session is expired at now. The boundary is
+// inclusive: a session whose ExpiresAt equals now is expired. A zero
+// ExpiresAt never expires.
+func (s *Session) Expired(now time.Time) bool {
+	return !s.ExpiresAt.IsZero() && !now.Before(s.ExpiresAt)
+}
+
+// Backend is where sessions are persisted. Implementations must be safe for
+// concurrent use. Optional capabilities are the small interfaces below
+// (Getter, UserRemover, ExpiredRemover, Streamer, Toucher), detected by type
+// assertion the way database/sql detects driver capabilities.
+type Backend interface {
+	// LoadAll returns every stored session, expired or not.
+	LoadAll(ctx context.Context) ([]Session, error)
+	// Save inserts or replaces the session with s.ID. It never changes the
+	// stored CreatedAt of an existing session. The Token field is ignored.
+	Save(ctx context.Context, s *Session) error
+	// Remove deletes the session with the given ID. Removing an ID that does
+	// not exist is not an error.
+	Remove(ctx context.Context, id string) error
+}
+
+// Getter is a Backend that can load one session by ID.
+type Getter interface {
+	// Get returns the session with the given ID. found is false, with a nil
+	// error, when there is no such session.
+	Get(ctx context.Context, id string) (s Session, found bool, err error)
+}
+
+// UserRemover is a Backend that can remove every session of a user at once.
+type UserRemover interface {
+	// RemoveUser deletes every session of userID and returns how many rows
+	// were deleted.
+	RemoveUser(ctx context.Context, userID string) (int64, error)
+}
+
+// ExpiredRemover is a Backend that can delete expired sessions in bulk.
+type ExpiredRemover interface {
+	// RemoveExpired deletes every session whose ExpiresAt is at or before now
+	// and returns how many were deleted.
+	RemoveExpired(ctx context.Context, now time.Time) (int64, error)
+}
+
+// Streamer is a Backend that can stream its unexpired sessions, so that a
+// Manager loading a million sessions does not need a second copy of them.
+type Streamer interface {
+	// Stream calls fn for every session that is not expired at now. The
+	// *Session is reused between calls; fn must copy what it keeps (the
+	// strings and the Data slice are freshly allocated and may be kept).
+	// An error from fn stops the stream and is returned.
+	Stream(ctx context.Context, now time.Time, fn func(*Session) error) error
+}
+
+// Toucher is a Backend that can record activity on many sessions in one
+// statement. The Manager uses it to persist idle-timeout activity in
+// coalesced batches rather than one write per request.
+type Toucher interface {
+	// Touch sets UpdatedAt to at for every existing session in ids.
+	Touch(ctx context.Context, ids []string, at time.Time) error
+}
+
+// Errors returned by this package. They are wrapped with context; test them
+// with errors.Is.
+var (
+	// ErrNotFound means the session does not exist, was revoked or expired.
+	ErrNotFound = errors.New("gormsession: session not found")
+	// ErrClosed means the Manager has been closed.
+	ErrClosed = errors.New("gormsession: manager closed")
+	// ErrInvalidToken means a token is not of the form NewToken produces.
+	ErrInvalidToken = errors.New("gormsession: malformed token")
+)
+
+// TokenBytes is the number of random bytes in a token.
+const TokenBytes = 32
+
+// tokenLen is the length of a token's base64url (unpadded) text.
+const tokenLen = (TokenBytes*8 + 5) / 6
+
+// NewToken returns a new random token: 32 bytes from crypto/rand, encoded as
+// base64url without padding (43 characters).
+func NewToken() string {
+	var b [TokenBytes]byte
+	rand.Read(b[:]) // crypto/rand.Read never returns an error
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// HashToken returns the ID of a token: the hex SHA-256 of its text.
+func HashToken(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+// ValidToken reports whether token has the shape of a token made by
+// NewToken: 43 characters of the base64url alphabet. It does not say whether
+// any session has that token.
+func ValidToken(token string) bool {
+	if len(token) != tokenLen {
+		return false
+	}
+	for i := 0; i < len(token); i++ {
+		if !base64url[token[i]] {
+			return false
+		}
+	}
+	// The last character carries 2 meaningful bits; the low 4 bits must be 0
+	// so that each 32-byte value has exactly one spelling.
+	return decodeValue(token[tokenLen-1])&0x0f == 0
+}
+
+// ValidID reports whether id has the shape of a session ID: 64 lowercase hex
+// digits.
+func ValidID(id string) bool {
+	if len(id) != sha256.Size*2 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+var base64url = func() (t [256]bool) {
+	for _, c := range []byte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") {
+		t[c] = true
+	}
+	return t
+}()
+
+func decodeValue(c byte) byte {
+	switch {
+	case c >= 'A' && c <= 'Z':
+		return c - 'A'
+	case c >= 'a' && c <= 'z':
+		return c - 'a' + 26
+	case c >= '0' && c <= '9':
+		return c - '0' + 52
+	case c == '-':
+		return 62
+	default:
+		return 63
+	}
+}
