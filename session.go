@@ -144,9 +144,9 @@ func ValidToken(token string) bool {
 			return false
 		}
 	}
-	// The last character carries 2 meaningful bits; the low 4 bits must be 0
-	// so that each 32-byte value has exactly one spelling.
-	return decodeValue(token[tokenLen-1])&0x0f == 0
+	// The last character carries the last 4 bits of the 32 bytes; its low 2
+	// bits must be 0, so that each token has exactly one spelling.
+	return decodeValue(token[tokenLen-1])&0x03 == 0
 }
 
 // ValidID reports whether id has the shape of a session ID: 64 lowercase hex

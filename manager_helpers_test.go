@@ -1,0 +1,19 @@
+package gormsession_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/gormsession/gormsession"
+)
+
+// newManager returns a Manager on b that is closed when the test ends.
+func newManager(t testing.TB, b gormsession.Backend, opts gormsession.ManagerOptions) *gormsession.Manager {
+	t.Helper()
+	m, err := gormsession.NewManager(context.Background(), b, opts)
+	if err != nil {
+		t.Fatalf("NewManager: %v", err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
+}

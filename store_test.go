@@ -1,0 +1,226 @@
+package gormsession_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gormsession/gormsession"
+	"github.com/gormsession/gormsession/backendtest"
+)
+
+func TestStoreConformance(t *testing.T) {
+	eachDB(t, func(t *testing.T, tdb testDB) {
+		db := tdb.Open(t)
+		backendtest.Run(t, func(t *testing.T) gormsession.Backend {
+			// Each subtest gets a table of its own on the shared pool.
+			sub := tdb
+			sub.Table = uniqueTable()
+			st := newStore(t, sub, db)
+			t.Cleanup(func() { db.Exec(`DROP TABLE IF EXISTS "` + sub.Table + `"`) })
+			return st
+		})
+	})
+}
+
+func TestStoreCreatesIndexesOnUserIDAndExpiresAt(t *testing.T) {
+	eachDB(t, func(t *testing.T, tdb testDB) {
+		db := tdb.Open(t)
+		newStore(t, tdb, db)
+		mig := db.Table(tdb.Table).Migrator()
+		for _, field := range []string{"UserID", "ExpiresAt"} {
+			if !mig.HasIndex(&gormsession.Model{}, field) {
+				t.Errorf("no index on %s", field)
+			}
+		}
+	})
+}
+
+func TestMigrateIsIdempotent(t *testing.T) {
+	eachDB(t, func(t *testing.T, tdb testDB) {
+		db := tdb.Open(t)
+		st := newStore(t, tdb, db)
+		s := sessionFor("alice")
+		if err := st.Save(context.Background(), &s); err != nil {
+			t.Fatal(err)
+		}
+		for range 2 {
+			if err := st.Migrate(context.Background()); err != nil {
+				t.Fatalf("second Migrate: %v", err)
+			}
+		}
+		if _, err := gormsession.NewStore(db, gormsession.StoreOptions{TableName: tdb.Table}); err != nil {
+			t.Fatalf("NewStore on an existing table: %v", err)
+		}
+		all, err := st.LoadAll(context.Background())
+		if err != nil || len(all) != 1 {
+			t.Fatalf("after repeated migrations LoadAll = %d rows, %v; want 1", len(all), err)
+		}
+	})
+}
+
+// TestMigrateUpgradesOlderTable builds the table an older install had (no
+// tenant_id, no indexes) with raw SQL, and checks that NewStore adds what is
+// missing and keeps the rows.
+func TestMigrateUpgradesOlderTable(t *testing.T) {
+	eachDB(t, func(t *testing.T, tdb testDB) {
+		db := tdb.Open(t)
+		// The column types GORM gives each dialect.
+		idType, str, blob, ts := "TEXT", "TEXT", "BLOB", "DATETIME"
+		if tdb.Name == "postgres" {
+			idType, str, blob, ts = "VARCHAR(64)", "VARCHAR(191)", "BYTEA", "TIMESTAMPTZ"
+		}
+		// One line, as GORM writes DDL: its SQLite migrator parses the stored
+		// CREATE TABLE statement.
+		create := fmt.Sprintf("CREATE TABLE %q (id %s PRIMARY KEY, user_id %s NOT NULL, "+
+			"device %s NOT NULL DEFAULT '', data %s, created_at %s NOT NULL, "+
+			"updated_at %s NOT NULL, expires_at %s)", tdb.Table, idType, str, str, blob, ts, ts, ts)
+		if err := db.Exec(create).Error; err != nil {
+			t.Fatalf("create old table: %v", err)
+		}
+		tok := gormsession.NewToken()
+		id := gormsession.HashToken(tok)
+		created := time.Now().UTC().Truncate(time.Second)
+		expires := created.Add(time.Hour)
+		insert := fmt.Sprintf(`INSERT INTO %q (id, user_id, device, data, created_at, updated_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)`, tdb.Table)
+		if err := db.Exec(insert, id, "alice", "Old Browser", []byte("old data"), created, created, expires).Error; err != nil {
+			t.Fatalf("insert into old table: %v", err)
+		}
+		if db.Table(tdb.Table).Migrator().HasColumn(&gormsession.Model{}, "tenant_id") {
+			t.Fatal("old table already has tenant_id")
+		}
+
+		st := newStore(t, tdb, db)
+		mig := db.Table(tdb.Table).Migrator()
+		if !mig.HasColumn(&gormsession.Model{}, "tenant_id") {
+			t.Fatal("NewStore did not add tenant_id")
+		}
+		for _, field := range []string{"UserID", "ExpiresAt"} {
+			if !mig.HasIndex(&gormsession.Model{}, field) {
+				t.Errorf("NewStore did not add the index on %s", field)
+			}
+		}
+		m := newManager(t, st, gormsession.ManagerOptions{})
+		s, ok := m.Resolve(tok)
+		if !ok {
+			t.Fatal("row of the old table does not resolve after the upgrade")
+		}
+		if s.UserID != "alice" || s.Device != "Old Browser" || string(s.Data) != "old data" ||
+			s.TenantID != "" || !s.ExpiresAt.Equal(expires) || !s.CreatedAt.Equal(created) {
+			t.Fatalf("upgraded row = %+v", s)
+		}
+		if _, err := m.SetTenant(context.Background(), s.ID, "acme"); err != nil {
+			t.Fatalf("SetTenant on upgraded row: %v", err)
+		}
+	})
+}
+
+func TestStoreSaveIsOneStatement(t *testing.T) {
+	eachDB(t, func(t *testing.T, tdb testDB) {
+		db, c := counted(tdb.Open(t))
+		st := newStore(t, tdb, db)
+		ctx := context.Background()
+		s := sessionFor("alice")
+		for i, what := range []string{"insert", "update"} {
+			c.n.Store(0)
+			s.Data = []byte{byte(i)}
+			if err := st.Save(ctx, &s); err != nil {
+				t.Fatal(err)
+			}
+			if n := c.n.Load(); n != 1 {
+				t.Errorf("Save (%s) ran %d statements, want 1", what, n)
+			}
+		}
+	})
+}
+
+func TestStoreErrorsAreWrapped(t *testing.T) {
+	eachDB(t, func(t *testing.T, tdb testDB) {
+		db := tdb.Open(t)
+		st := newStore(t, tdb, db)
+		sqlDB, _ := db.DB()
+		sqlDB.Close()
+		s := sessionFor("alice")
+		err := st.Save(context.Background(), &s)
+		if err == nil || !strings.Contains(err.Error(), "gormsession: save "+s.ID) {
+			t.Fatalf("Save on a closed database = %v, want a wrapped error naming the session", err)
+		}
+		if _, err := st.LoadAll(context.Background()); err == nil {
+			t.Fatal("LoadAll on a closed database succeeded")
+		}
+		if _, _, err := st.Get(context.Background(), s.ID); err == nil {
+			t.Fatal("Get on a closed database succeeded")
+		}
+	})
+}
+
+func TestNewStoreRejectsNilDB(t *testing.T) {
+	if _, err := gormsession.NewStore(nil, gormsession.StoreOptions{}); err == nil {
+		t.Fatal("NewStore(nil) succeeded")
+	}
+}
+
+// TestRawTokenIsNotStored scans every column of every row for the tokens.
+func TestRawTokenIsNotStored(t *testing.T) {
+	eachDB(t, func(t *testing.T, tdb testDB) {
+		db := tdb.Open(t)
+		m := newManager(t, newStore(t, tdb, db), gormsession.ManagerOptions{})
+		ctx := context.Background()
+		var tokens []string
+		for i := range 5 {
+			s, err := m.Create(ctx, gormsession.NewSession{UserID: fmt.Sprint("user", i), Data: []byte("x")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tokens = append(tokens, s.Token)
+		}
+		r, err := m.Rotate(ctx, tokens[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		tokens = append(tokens, r.Token)
+
+		rows, err := db.Table(tdb.Table).Rows()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		cols, _ := rows.Columns()
+		nrows := 0
+		for rows.Next() {
+			nrows++
+			vals := make([]any, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := rows.Scan(ptrs...); err != nil {
+				t.Fatal(err)
+			}
+			for i, v := range vals {
+				cell := fmt.Sprintf("%v %s", v, v)
+				for _, tok := range tokens {
+					if strings.Contains(cell, tok) {
+						t.Fatalf("column %s holds a raw token", cols[i])
+					}
+				}
+			}
+		}
+		if nrows != 5 {
+			t.Fatalf("scanned %d rows, want 5", nrows)
+		}
+	})
+}
+
+func sessionFor(user string) gormsession.Session {
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	return gormsession.Session{
+		ID:        gormsession.HashToken(gormsession.NewToken()),
+		UserID:    user,
+		CreatedAt: now,
+		UpdatedAt: now,
+		ExpiresAt: now.Add(time.Hour),
+	}
+}
