@@ -847,3 +847,7 @@ func (u *userIndex) take(userID string) []string {
 	delete(u.m, userID)
 	return ids
 }
+
+// Lifetime returns the lifetime of a session created with a zero
+// NewSession.Lifetime; a negative value means such sessions never expire.
+func (m *Manager) Lifetime() time.Duration { return m.opts.Lifetime }
