@@ -851,3 +851,8 @@ func (u *userIndex) take(userID string) []string {
 // Lifetime returns the lifetime of a session created with a zero
 // NewSession.Lifetime; a negative value means such sessions never expire.
 func (m *Manager) Lifetime() time.Duration { return m.opts.Lifetime }
+
+// Now returns the current time by the Manager's clock (ManagerOptions.Now),
+// so that code computing expiry times for Update agrees with the Manager on
+// what "now" is.
+func (m *Manager) Now() time.Time { return m.now() }
