@@ -78,7 +78,7 @@ func postgresDSN() string {
 // newPostgres returns the PostgreSQL test database, or skips (fails when
 // GORMSESSION_REQUIRE_DB names postgres) when it is unreachable. The
 // test's table is dropped when the test ends.
-func newPostgres(t *testing.T) testDB {
+func newPostgres(t testing.TB) testDB {
 	t.Helper()
 	dsn := postgresDSN()
 	open := func(t testing.TB) *gorm.DB {

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -120,23 +121,31 @@ type shard struct {
 	_ [64]byte
 }
 
-// entry is a session in memory. Every field but updated is immutable after
-// the entry is published; a change replaces the entry.
+// entry is a session in memory, laid out to fit an 80-byte allocation:
+// user and labels are interned, since users have several sessions and
+// devices and tenants repeat. Every field but updated is immutable after the
+// entry is published; a change replaces the entry.
 type entry struct {
 	id      string
-	userID  string
-	tenant  unique.Handle[string]
-	device  unique.Handle[string]
+	user    unique.Handle[string]
+	labels  unique.Handle[labels]
 	data    []byte
 	created int64 // unix nanoseconds
 	expires int64 // unix nanoseconds; 0 = never
 	updated atomic.Int64
 }
 
+// labels are the descriptive fields of a session, interned together.
+type labels struct{ tenant, device string }
+
+// anonymous is the interned empty user ID; anonymous sessions are not
+// indexed by user.
+var anonymous = unique.Make("")
+
 // userIndex maps a user to the IDs of their sessions.
 type userIndex struct {
 	mu sync.Mutex
-	m  map[string][]string
+	m  map[unique.Handle[string]][]string
 }
 
 // NewManager loads every unexpired session from b and returns a Manager
@@ -172,7 +181,7 @@ func NewManager(ctx context.Context, b Backend, opts ManagerOptions) (*Manager, 
 		opts:           opts,
 		now:            opts.Now,
 		log:            opts.Logger,
-		users:          userIndex{m: make(map[string][]string)},
+		users:          userIndex{m: make(map[unique.Handle[string]][]string)},
 		pendingRemoves: make(map[string]struct{}),
 		done:           make(chan struct{}),
 	}
@@ -196,7 +205,7 @@ func (m *Manager) load(ctx context.Context) error {
 			return nil
 		}
 		m.shardOf(e.id).m[e.id] = e
-		m.users.add(e.userID, e.id)
+		m.users.add(e.user, e.id)
 		return nil
 	}
 	if st, ok := m.backend.(Streamer); ok {
@@ -218,9 +227,8 @@ func (m *Manager) load(ctx context.Context) error {
 func newEntry(s *Session) *entry {
 	e := &entry{
 		id:      s.ID,
-		userID:  s.UserID,
-		tenant:  unique.Make(s.TenantID),
-		device:  unique.Make(s.Device),
+		user:    unique.Make(s.UserID),
+		labels:  unique.Make(labels{tenant: s.TenantID, device: s.Device}),
 		data:    s.Data,
 		created: s.CreatedAt.UnixNano(),
 	}
@@ -239,9 +247,9 @@ func newEntry(s *Session) *entry {
 func (e *entry) session() Session {
 	s := Session{
 		ID:        e.id,
-		UserID:    e.userID,
-		TenantID:  e.tenant.Value(),
-		Device:    e.device.Value(),
+		UserID:    e.user.Value(),
+		TenantID:  e.labels.Value().tenant,
+		Device:    e.labels.Value().device,
 		Data:      e.data,
 		CreatedAt: time.Unix(0, e.created).UTC(),
 		UpdatedAt: time.Unix(0, e.updated.Load()).UTC(),
@@ -385,6 +393,9 @@ func (m *Manager) Create(ctx context.Context, p NewSession) (Session, error) {
 		CreatedAt: now,
 		UpdatedAt: now,
 	}
+	if err := fitFields(&s); err != nil {
+		return Session{}, err
+	}
 	lifetime := p.Lifetime
 	if lifetime == 0 {
 		lifetime = m.opts.Lifetime
@@ -398,6 +409,19 @@ func (m *Manager) Create(ctx context.Context, p NewSession) (Session, error) {
 	m.put(newEntry(&s))
 	s.Token = token
 	return s, nil
+}
+
+// fitFields checks s against the column sizes: a Device label (often taken
+// from a User-Agent header) is shortened to MaxFieldLen bytes, a longer
+// UserID or TenantID is an error.
+func fitFields(s *Session) error {
+	if len(s.UserID) > MaxFieldLen || len(s.TenantID) > MaxFieldLen {
+		return fmt.Errorf("%w (user %d bytes, tenant %d bytes)", ErrTooLong, len(s.UserID), len(s.TenantID))
+	}
+	if len(s.Device) > MaxFieldLen {
+		s.Device = strings.ToValidUTF8(s.Device[:MaxFieldLen], "")
+	}
+	return nil
 }
 
 // cloneData copies b into a slice of its own whose capacity equals its
@@ -419,7 +443,7 @@ func (m *Manager) put(e *entry) (replaced bool) {
 	sh.m[e.id] = e
 	sh.mu.Unlock()
 	if !replaced {
-		m.users.add(e.userID, e.id)
+		m.users.add(e.user, e.id)
 	}
 	return replaced
 }
@@ -446,7 +470,7 @@ func (m *Manager) drop(id string) *entry {
 	delete(sh.m, id)
 	sh.mu.Unlock()
 	if e != nil {
-		m.users.remove(e.userID, id)
+		m.users.remove(e.user, id)
 	}
 	return e
 }
@@ -492,7 +516,7 @@ func (m *Manager) RevokeUser(ctx context.Context, userID string) (int, error) {
 	if userID == "" {
 		return 0, errors.New("gormsession: RevokeUser: empty user ID")
 	}
-	ids := m.users.take(userID)
+	ids := m.users.take(unique.Make(userID))
 	for _, id := range ids {
 		sh := m.shardOf(id)
 		sh.mu.Lock()
@@ -529,7 +553,7 @@ func (m *Manager) RevokeOthers(ctx context.Context, userID, keepID string) (int,
 		return 0, ErrClosed
 	}
 	var ids []string
-	for _, id := range m.users.ids(userID) {
+	for _, id := range m.users.ids(unique.Make(userID)) {
 		if id != keepID && m.drop(id) != nil {
 			ids = append(ids, id)
 		}
@@ -544,7 +568,7 @@ func (m *Manager) ListUser(userID string) []Session {
 		return nil
 	}
 	now := m.now().UnixNano()
-	ids := m.users.ids(userID)
+	ids := m.users.ids(unique.Make(userID))
 	out := make([]Session, 0, len(ids))
 	for _, id := range ids {
 		if e := m.lookup(id); e != nil && !m.expired(e, now) {
@@ -576,6 +600,9 @@ func (m *Manager) Update(ctx context.Context, id string, fn func(*Session)) (Ses
 	fn(&s)
 	s.ID, s.Token, s.UserID, s.CreatedAt = old.ID, "", old.UserID, old.CreatedAt
 	s.UpdatedAt = m.clock()
+	if err := fitFields(&s); err != nil {
+		return Session{}, err
+	}
 	if bytes.Equal(s.Data, old.Data) {
 		s.Data = old.Data
 	} else {
@@ -690,7 +717,7 @@ func (m *Manager) sweep() (int, []string) {
 	}
 	var idle []string
 	for _, e := range gone {
-		m.users.remove(e.userID, e.id)
+		m.users.remove(e.user, e.id)
 		if e.expires == 0 || now < e.expires {
 			idle = append(idle, e.id)
 		}
@@ -808,43 +835,43 @@ func (m *Manager) Close() error {
 	return nil
 }
 
-func (u *userIndex) add(userID, id string) {
-	if userID == "" {
+func (u *userIndex) add(user unique.Handle[string], id string) {
+	if user == anonymous {
 		return
 	}
 	u.mu.Lock()
-	u.m[userID] = append(u.m[userID], id)
+	u.m[user] = append(u.m[user], id)
 	u.mu.Unlock()
 }
 
-func (u *userIndex) remove(userID, id string) {
-	if userID == "" {
+func (u *userIndex) remove(user unique.Handle[string], id string) {
+	if user == anonymous {
 		return
 	}
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	ids := u.m[userID]
+	ids := u.m[user]
 	if i := slices.Index(ids, id); i >= 0 {
 		ids = slices.Delete(ids, i, i+1)
 	}
 	if len(ids) == 0 {
-		delete(u.m, userID)
+		delete(u.m, user)
 	} else {
-		u.m[userID] = ids
+		u.m[user] = ids
 	}
 }
 
-func (u *userIndex) ids(userID string) []string {
+func (u *userIndex) ids(user unique.Handle[string]) []string {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	return slices.Clone(u.m[userID])
+	return slices.Clone(u.m[user])
 }
 
-func (u *userIndex) take(userID string) []string {
+func (u *userIndex) take(user unique.Handle[string]) []string {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	ids := u.m[userID]
-	delete(u.m, userID)
+	ids := u.m[user]
+	delete(u.m, user)
 	return ids
 }
 

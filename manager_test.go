@@ -5,9 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"go.uber.org/goleak"
 
@@ -547,6 +549,28 @@ func FuzzResolve(f *testing.F) {
 		}
 		if gormsession.ValidToken(token) && len(token) != 43 {
 			t.Fatalf("ValidToken accepts length %d", len(token))
+		}
+	})
+}
+
+func TestLongFields(t *testing.T) {
+	eachDB(t, func(t *testing.T, tdb testDB) {
+		ctx := context.Background()
+		m := newManager(t, newStore(t, tdb, nil), gormsession.ManagerOptions{})
+		ua := strings.Repeat("Mozilla/5.0 (X11; Linux x86_64) é ", 40)
+		s := create(t, m, gormsession.NewSession{UserID: "alice", Device: ua})
+		if len(s.Device) > gormsession.MaxFieldLen || !strings.HasPrefix(ua, s.Device) || !utf8.ValidString(s.Device) {
+			t.Fatalf("long device label stored as %d bytes %q", len(s.Device), s.Device)
+		}
+		long := strings.Repeat("u", gormsession.MaxFieldLen+1)
+		if _, err := m.Create(ctx, gormsession.NewSession{UserID: long}); !errors.Is(err, gormsession.ErrTooLong) {
+			t.Fatalf("Create with a long user ID: %v, want ErrTooLong", err)
+		}
+		if _, err := m.SetTenant(ctx, s.ID, long); !errors.Is(err, gormsession.ErrTooLong) {
+			t.Fatalf("SetTenant with a long tenant: %v, want ErrTooLong", err)
+		}
+		if _, err := m.SetDevice(ctx, s.ID, ua); err != nil {
+			t.Fatalf("SetDevice with a long label: %v", err)
 		}
 	})
 }

@@ -108,9 +108,16 @@ var (
 	ErrNotFound = errors.New("gormsession: session not found")
 	// ErrClosed means the Manager has been closed.
 	ErrClosed = errors.New("gormsession: manager closed")
+	// ErrTooLong means a UserID or TenantID is longer than MaxFieldLen.
+	ErrTooLong = errors.New("gormsession: user or tenant ID longer than 191 bytes")
 	// ErrInvalidToken means a token is not of the form NewToken produces.
 	ErrInvalidToken = errors.New("gormsession: malformed token")
 )
+
+// MaxFieldLen is the column size, in bytes, of UserID, TenantID and Device.
+// A longer Device label is shortened to it; a longer UserID or TenantID is
+// rejected with ErrTooLong.
+const MaxFieldLen = 191
 
 // TokenBytes is the number of random bytes in a token.
 const TokenBytes = 32

@@ -1,0 +1,183 @@
+package gormsession_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"testing"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/gormsession/gormsession"
+)
+
+// benchManager returns a Manager on SQLite holding n sessions, and their
+// tokens.
+func benchManager(b *testing.B, n int) (*gormsession.Manager, []string) {
+	b.Helper()
+	m := newManager(b, newStore(b, newSQLite(b), nil), gormsession.ManagerOptions{CleanupInterval: -1})
+	tokens := make([]string, n)
+	for i := range tokens {
+		s, err := m.Create(context.Background(), gormsession.NewSession{
+			UserID: fmt.Sprint("user-", i%100), TenantID: "acme", Device: "Firefox on Linux", Data: []byte("payload"),
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		tokens[i] = s.Token
+	}
+	return m, tokens
+}
+
+func BenchmarkResolve(b *testing.B) {
+	m, tokens := benchManager(b, 1000)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		if _, ok := m.Resolve(tokens[i%len(tokens)]); !ok {
+			b.Fatal("miss")
+		}
+	}
+}
+
+func BenchmarkResolveParallel(b *testing.B) {
+	m, tokens := benchManager(b, 1000)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			if _, ok := m.Resolve(tokens[i%len(tokens)]); !ok {
+				b.Error("miss")
+				return
+			}
+			i++
+		}
+	})
+}
+
+func BenchmarkResolveMiss(b *testing.B) {
+	m, _ := benchManager(b, 1000)
+	unknown := gormsession.NewToken()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, ok := m.Resolve(unknown); ok {
+			b.Fatal("hit")
+		}
+	}
+}
+
+func BenchmarkCreate(b *testing.B) {
+	for _, name := range []string{"sqlite", "postgres"} {
+		b.Run(name, func(b *testing.B) {
+			var tdb testDB
+			if name == "sqlite" {
+				tdb = newSQLite(b)
+			} else {
+				tdb = newPostgres(b)
+			}
+			db, c := counted(tdb.Open(b))
+			m := newManager(b, newStore(b, tdb, db), gormsession.ManagerOptions{CleanupInterval: -1})
+			ctx := context.Background()
+			p := gormsession.NewSession{UserID: "alice", Device: "Firefox on Linux", Data: []byte("payload")}
+			c.n.Store(0)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				if _, err := m.Create(ctx, p); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(c.n.Load())/float64(b.N), "stmts/op")
+		})
+	}
+}
+
+// BenchmarkLoad measures NewManager loading GORMSESSION_LOAD_N sessions
+// (default 100,000; set 1000000 for the figure in the README) without Data,
+// for 4 sessions per user. It reports the seconds of one load and the heap
+// bytes each loaded session holds.
+//
+//	GORMSESSION_LOAD_N=1000000 go test -run '^$' -bench Load -benchtime 1x
+func BenchmarkLoad(b *testing.B) {
+	n := 100_000
+	if s := os.Getenv("GORMSESSION_LOAD_N"); s != "" {
+		var err error
+		if n, err = strconv.Atoi(s); err != nil {
+			b.Fatalf("GORMSESSION_LOAD_N: %v", err)
+		}
+	}
+	for _, name := range []string{"sqlite", "postgres"} {
+		b.Run(fmt.Sprintf("%s/%d", name, n), func(b *testing.B) {
+			var tdb testDB
+			if name == "sqlite" {
+				tdb = newSQLite(b)
+			} else {
+				tdb = newPostgres(b)
+			}
+			db := tdb.Open(b)
+			st := newStore(b, tdb, db)
+			fillSessions(b, db, tdb.Table, n)
+			b.ResetTimer()
+			var secs, perSession float64
+			for b.Loop() {
+				runtime.GC()
+				var before, after runtime.MemStats
+				runtime.ReadMemStats(&before)
+				start := time.Now()
+				m, err := gormsession.NewManager(context.Background(), st, gormsession.ManagerOptions{CleanupInterval: -1})
+				if err != nil {
+					b.Fatal(err)
+				}
+				secs = time.Since(start).Seconds()
+				runtime.GC()
+				runtime.ReadMemStats(&after)
+				if m.Len() != n {
+					b.Fatalf("loaded %d sessions, want %d", m.Len(), n)
+				}
+				perSession = float64(after.HeapAlloc-before.HeapAlloc) / float64(n)
+				runtime.KeepAlive(m)
+				m.Close()
+			}
+			b.ReportMetric(secs, "s/load")
+			b.ReportMetric(perSession, "heapB/session")
+		})
+	}
+}
+
+// fillSessions inserts n sessions without Data, in batches inside one
+// transaction.
+func fillSessions(b *testing.B, db *gorm.DB, table string, n int) {
+	b.Helper()
+	now := time.Now().UTC()
+	exp := now.Add(24 * time.Hour)
+	devices := []string{"Firefox on Linux", "Safari on iOS", "Chrome on Windows", "Chrome on Android"}
+	const batch = 1000
+	err := db.Transaction(func(tx *gorm.DB) error {
+		rows := make([]gormsession.Model, 0, batch)
+		for i := range n {
+			rows = append(rows, gormsession.Model{
+				ID:        gormsession.HashToken(strconv.Itoa(i)),
+				UserID:    "user-" + strconv.Itoa(i/4),
+				Device:    devices[i%len(devices)],
+				CreatedAt: now,
+				UpdatedAt: now,
+				ExpiresAt: &exp,
+			})
+			if len(rows) == batch || i == n-1 {
+				if err := tx.Table(table).Create(&rows).Error; err != nil {
+					return err
+				}
+				rows = rows[:0]
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatalf("fill %d sessions: %v", n, err)
+	}
+}
