@@ -121,15 +121,16 @@ type shard struct {
 	_ [64]byte
 }
 
-// entry is a session in memory, laid out to fit an 80-byte allocation:
-// user and labels are interned, since users have several sessions and
-// devices and tenants repeat. Every field but updated is immutable after the
+// entry is a session in memory, laid out to fit a 64-byte allocation: user
+// and labels are interned, since users have several sessions and devices
+// and tenants repeat, and data is a pointer that is nil for the many
+// sessions without a payload. Every field but updated is immutable after the
 // entry is published; a change replaces the entry.
 type entry struct {
 	id      string
 	user    unique.Handle[string]
 	labels  unique.Handle[labels]
-	data    []byte
+	data    *[]byte // nil when empty
 	created int64 // unix nanoseconds
 	expires int64 // unix nanoseconds; 0 = never
 	updated atomic.Int64
@@ -229,11 +230,11 @@ func newEntry(s *Session) *entry {
 		id:      s.ID,
 		user:    unique.Make(s.UserID),
 		labels:  unique.Make(labels{tenant: s.TenantID, device: s.Device}),
-		data:    s.Data,
 		created: s.CreatedAt.UnixNano(),
 	}
-	if len(e.data) == 0 {
-		e.data = nil
+	if len(s.Data) > 0 {
+		data := s.Data // s may be reused by the caller
+		e.data = &data
 	}
 	if !s.ExpiresAt.IsZero() {
 		e.expires = s.ExpiresAt.UnixNano()
@@ -250,9 +251,11 @@ func (e *entry) session() Session {
 		UserID:    e.user.Value(),
 		TenantID:  e.labels.Value().tenant,
 		Device:    e.labels.Value().device,
-		Data:      e.data,
 		CreatedAt: time.Unix(0, e.created).UTC(),
 		UpdatedAt: time.Unix(0, e.updated.Load()).UTC(),
+	}
+	if e.data != nil {
+		s.Data = *e.data
 	}
 	if e.expires != 0 {
 		s.ExpiresAt = time.Unix(0, e.expires).UTC()
