@@ -131,8 +131,8 @@ type entry struct {
 	user    unique.Handle[string]
 	labels  unique.Handle[labels]
 	data    *[]byte // nil when empty
-	created int64 // unix nanoseconds
-	expires int64 // unix nanoseconds; 0 = never
+	created int64   // unix nanoseconds
+	expires int64   // unix nanoseconds; 0 = never
 	updated atomic.Int64
 }
 
