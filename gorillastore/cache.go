@@ -1,0 +1,244 @@
+package gorillastore
+
+import (
+	"reflect"
+	"sync"
+	"time"
+	"unsafe"
+)
+
+// valuesCache keeps the decoded Values of recently read sessions, so that a
+// Get does not decode the same Data again and again. An entry is valid only
+// for the exact Data slice it was decoded from: the Manager never modifies
+// a session's Data in place but replaces it, so a change of the slice's
+// address or length means the session changed. The entry keeps that slice
+// alive, so its address cannot be reused for other data meanwhile.
+//
+// Entries hold a private deep copy of the values; every Get receives a deep
+// copy of that, so a handler that modifies its Values (or a slice or map
+// inside them) never touches the cache. Only values that can be copied that
+// way are cached (see copyValue); a session holding other values is decoded
+// on every Get.
+type valuesCache struct {
+	shards [cacheShards]cacheShard
+}
+
+const (
+	cacheShards   = 16 // one per hex digit
+	cacheShardCap = 4096
+)
+
+type cacheShard struct {
+	mu sync.RWMutex
+	m  map[string]cacheEntry
+	_  [40]byte // keep neighbouring locks off one cache line
+}
+
+type cacheEntry struct {
+	data   []byte
+	values map[any]any
+}
+
+func (c *valuesCache) shard(id string) *cacheShard {
+	// IDs are hex; their last digit picks the shard.
+	var b byte
+	if len(id) > 0 {
+		b = id[len(id)-1]
+		if b >= 'a' {
+			b -= 'a' - 10
+		} else {
+			b -= '0'
+		}
+	}
+	return &c.shards[int(b)&(cacheShards-1)]
+}
+
+func sameData(a, b []byte) bool {
+	return len(a) == len(b) && unsafe.SliceData(a) == unsafe.SliceData(b)
+}
+
+// copyInto copies the cached values of the session id with Data data into
+// dst. It reports false, leaving dst alone, when there is no valid entry.
+func (c *valuesCache) copyInto(dst map[any]any, id string, data []byte) bool {
+	sh := c.shard(id)
+	sh.mu.RLock()
+	e, ok := sh.m[id]
+	sh.mu.RUnlock()
+	if !ok || !sameData(e.data, data) {
+		return false
+	}
+	for k, v := range e.values {
+		// Every cached value was copyable when it was stored.
+		dst[k], _ = copyValue(v)
+	}
+	return true
+}
+
+// put caches a deep copy of values as the decoded form of data, when every
+// key and value can be copied. Entries of other sessions are evicted when the
+// shard is full.
+func (c *valuesCache) put(id string, data []byte, values map[any]any) {
+	snap, ok := copyMap(values)
+	if !ok {
+		return
+	}
+	sh := c.shard(id)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.m == nil {
+		sh.m = make(map[string]cacheEntry)
+	}
+	if _, exists := sh.m[id]; !exists && len(sh.m) >= cacheShardCap {
+		for k := range sh.m { // an arbitrary victim
+			delete(sh.m, k)
+			break
+		}
+	}
+	sh.m[id] = cacheEntry{data: data, values: snap}
+}
+
+// remove drops the entry of the session id.
+func (c *valuesCache) remove(id string) {
+	sh := c.shard(id)
+	sh.mu.Lock()
+	delete(sh.m, id)
+	sh.mu.Unlock()
+}
+
+// copyMap returns a deep copy of m, or false when a key or value cannot be
+// copied.
+func copyMap(m map[any]any) (map[any]any, bool) {
+	out := make(map[any]any, len(m))
+	for k, v := range m {
+		if !immutable(k) {
+			return nil, false
+		}
+		cv, ok := copyValue(v)
+		if !ok {
+			return nil, false
+		}
+		out[k] = cv
+	}
+	return out, true
+}
+
+// copyValue returns a copy of v that shares no mutable memory with it, or
+// false when it does not know how. Values of immutable types are their own
+// copy; the slices and maps that codecs produce (flashes are []any) are
+// copied element by element.
+func copyValue(v any) (any, bool) {
+	switch v := v.(type) {
+	case nil, string, bool, int, int8, int16, int32, int64, uint, uint8, uint16, uint32,
+		uint64, uintptr, float32, float64, complex64, complex128, time.Time, time.Duration:
+		return v, true
+	case []any:
+		if v == nil {
+			return v, true
+		}
+		out := make([]any, len(v))
+		for i, e := range v {
+			c, ok := copyValue(e)
+			if !ok {
+				return nil, false
+			}
+			out[i] = c
+		}
+		return out, true
+	case map[string]any:
+		if v == nil {
+			return v, true
+		}
+		out := make(map[string]any, len(v))
+		for k, e := range v {
+			c, ok := copyValue(e)
+			if !ok {
+				return nil, false
+			}
+			out[k] = c
+		}
+		return out, true
+	case map[any]any:
+		if v == nil {
+			return v, true
+		}
+		return copyMap(v)
+	case []string:
+		return cloneSlice(v), true
+	case []byte:
+		return cloneSlice(v), true
+	case []int:
+		return cloneSlice(v), true
+	case []int64:
+		return cloneSlice(v), true
+	case []float64:
+		return cloneSlice(v), true
+	case []bool:
+		return cloneSlice(v), true
+	case map[string]string:
+		if v == nil {
+			return v, true
+		}
+		out := make(map[string]string, len(v))
+		for k, e := range v {
+			out[k] = e
+		}
+		return out, true
+	}
+	if immutable(v) {
+		return v, true
+	}
+	return nil, false
+}
+
+// cloneSlice copies s into a slice whose capacity equals its length, so that
+// an append to the copy never writes into memory another copy uses.
+func cloneSlice[T any](s []T) []T {
+	if s == nil {
+		return nil
+	}
+	out := make([]T, len(s))
+	copy(out, s)
+	return out
+}
+
+// immutableTypes memoizes isImmutableType per type.
+var immutableTypes sync.Map // reflect.Type -> bool
+
+// immutable reports whether a value of v's type can be shared: one with no
+// pointers, slices, maps, channels, functions or interfaces inside, such as
+// a struct of strings and numbers. (An interface holds its own copy of such
+// a value, and strings cannot be modified.)
+func immutable(v any) bool {
+	if v == nil {
+		return true
+	}
+	t := reflect.TypeOf(v)
+	if r, ok := immutableTypes.Load(t); ok {
+		return r.(bool)
+	}
+	r := isImmutableType(t, 0)
+	immutableTypes.Store(t, r)
+	return r
+}
+
+func isImmutableType(t reflect.Type, depth int) bool {
+	if depth > 16 {
+		return false
+	}
+	switch t.Kind() {
+	case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr,
+		reflect.Float32, reflect.Float64, reflect.Complex64, reflect.Complex128, reflect.String:
+		return true
+	case reflect.Array:
+		return isImmutableType(t.Elem(), depth+1)
+	case reflect.Struct:
+		for i := range t.NumField() {
+			if !isImmutableType(t.Field(i).Type, depth+1) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}

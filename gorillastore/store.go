@@ -1,0 +1,353 @@
+package gorillastore
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"time"
+
+	"github.com/gorilla/securecookie"
+	"github.com/gorilla/sessions"
+
+	"github.com/gormsession/gormsession"
+)
+
+// DefaultMaxLength is the default limit, in bytes, of a session's encoded
+// Values. See Store.MaxLength.
+const DefaultMaxLength = 64 << 10
+
+// ErrTooLarge is returned, wrapped, by Save when a session's encoded Values
+// are longer than the Store's limit. The stored session is left unchanged.
+var ErrTooLarge = errors.New("gorillastore: session values too large")
+
+// ErrNoToken is returned, wrapped, by Save for a session that has an ID but
+// whose token the Store cannot recover: one that was not obtained from this
+// Store's Get or New.
+var ErrNoToken = errors.New("gorillastore: session has an ID but no known token")
+
+// errNoManager is returned by a Store that was made without a Manager.
+var errNoManager = errors.New("gorillastore: Store has no Manager (New was given nil)")
+
+// Store is a gorilla/sessions Store that keeps sessions in a
+// gormsession.Manager: Get is served from memory, Save is one upsert, and
+// sessions survive a restart.
+//
+// Configure a Store (its fields, MaxAge and MaxLength) before it serves
+// requests; after that it is safe for concurrent use. Serving a request
+// writes no state shared with other requests, except a cache of decoded
+// Values that is guarded by locks.
+type Store struct {
+	// Codecs sign (and, with a block key, encrypt) the cookie, which holds
+	// only the session's token. New builds them from its key pairs with
+	// securecookie.CodecsFromPairs: the first codec encodes; all of them
+	// are tried in turn to decode, which is how keys are rotated.
+	Codecs []securecookie.Codec
+
+	// Options are the cookie options of new sessions; each session gets a
+	// copy, which a handler may change before Save. Assigning Options
+	// replaces the defaults wholesale. A nil Options means the defaults.
+	// Default: Path "/", HttpOnly, SameSite Lax, MaxAge the Manager's
+	// lifetime in seconds (0, a browser-session cookie, when sessions do not
+	// expire).
+	Options *sessions.Options
+
+	// Codec encodes session Values into the stored session's Data.
+	// Default (nil): GobCodec. Changing it makes the Values of existing
+	// sessions undecodable, and Get then returns a new session and the
+	// decode error.
+	Codec Codec
+
+	m         *gormsession.Manager
+	maxLength int
+	cache     valuesCache
+}
+
+var _ sessions.Store = (*Store)(nil)
+
+// New returns a Store on m. keyPairs are passed to
+// securecookie.CodecsFromPairs: a hash key (32 or 64 bytes are recommended)
+// and optionally a block key (16, 24 or 32 bytes for AES-128, -192 or -256)
+// to encrypt the cookie, then older pairs that still decode cookies during a
+// key rotation. New cookies are made with the first pair.
+//
+// Since the token in the cookie is only valid while its session is in m,
+// the codecs made by New do not limit the age of a cookie themselves (their
+// MaxAge is 0): expiry and revocation are decided by the stored session.
+// Invalid keys are reported by Save and Get, as securecookie reports them.
+func New(m *gormsession.Manager, keyPairs ...[]byte) *Store {
+	codecs := securecookie.CodecsFromPairs(keyPairs...)
+	for _, c := range codecs {
+		if sc, ok := c.(*securecookie.SecureCookie); ok {
+			// The cookie value is the token's bytes: no gob round trip.
+			sc.SetSerializer(securecookie.NopEncoder{})
+			sc.MaxAge(0)
+		}
+	}
+	s := &Store{Codecs: codecs, m: m, maxLength: DefaultMaxLength}
+	s.Options = s.defaultOptions()
+	return s
+}
+
+func (s *Store) defaultOptions() *sessions.Options {
+	maxAge := 0
+	if s.m != nil {
+		if lt := s.m.Lifetime(); lt > 0 {
+			maxAge = int(lt / time.Second)
+		}
+	}
+	return &sessions.Options{
+		Path:     "/",
+		MaxAge:   maxAge,
+		HttpOnly: true,
+		SameSite: http.SameSiteLaxMode,
+	}
+}
+
+// MaxAge sets Options.MaxAge, the cookie lifetime in seconds and the stored
+// lifetime of new and saved sessions. It is there for compatibility with
+// other gorilla stores; setting Options.MaxAge does the same.
+func (s *Store) MaxAge(age int) {
+	if s.Options == nil {
+		s.Options = s.defaultOptions()
+	}
+	s.Options.MaxAge = age
+}
+
+// MaxLength sets the limit, in bytes, of a session's encoded Values; Save
+// fails with ErrTooLarge beyond it. l <= 0 removes the limit. Default:
+// DefaultMaxLength (64 KiB).
+func (s *Store) MaxLength(l int) {
+	s.maxLength = l
+}
+
+// Get returns the session called name for r, from the request's
+// sessions.Registry, so that every call for the same name during one
+// request returns the same *sessions.Session. See New for the rest.
+func (s *Store) Get(r *http.Request, name string) (*sessions.Session, error) {
+	return sessions.GetRegistry(r).Get(s, name)
+}
+
+// New returns the session called name for r without the registry. When r
+// carries a valid cookie for a live session, the session has its ID and
+// Values and IsNew is false. Otherwise it is a new, empty session (IsNew),
+// returned together with an error when a cookie was present but could not
+// be used: securecookie's error for a tampered, truncated or foreign
+// cookie, or one wrapping gormsession.ErrNotFound for a session that
+// expired or was revoked. A missing cookie is not an error. New reads memory
+// only: no database statement.
+func (s *Store) New(r *http.Request, name string) (*sessions.Session, error) {
+	b := &binding{Store: s}
+	session := sessions.NewSession(b, name)
+	opts := *s.options()
+	session.Options = &opts
+	session.IsNew = true
+	if s.m == nil {
+		return session, errNoManager
+	}
+	c, err := r.Cookie(name)
+	if err != nil {
+		return session, nil
+	}
+	token, err := s.decodeToken(name, c.Value)
+	if err != nil {
+		return session, err
+	}
+	sess, ok := s.m.Resolve(token)
+	if !ok {
+		return session, fmt.Errorf("gorillastore: session %q: %w", name, gormsession.ErrNotFound)
+	}
+	if err := s.loadValues(session.Values, &sess); err != nil {
+		return session, fmt.Errorf("gorillastore: session %q: %w", name, err)
+	}
+	session.ID = sess.ID
+	session.IsNew = false
+	b.token = token
+	return session, nil
+}
+
+// binding is the sessions.Store a session of this Store carries: it adds
+// the session's token, which Save needs to write the cookie again and which
+// must not be in the session's exported fields. It lives as long as the
+// session, so it is request state, not shared state.
+type binding struct {
+	*Store
+	token string
+}
+
+func (s *Store) options() *sessions.Options {
+	if s.Options == nil {
+		return s.defaultOptions()
+	}
+	return s.Options
+}
+
+func (s *Store) codec() Codec {
+	if s.Codec == nil {
+		return GobCodec{}
+	}
+	return s.Codec
+}
+
+// decodeToken verifies a cookie value and returns the token it carries.
+func (s *Store) decodeToken(name, value string) (string, error) {
+	var raw []byte
+	if err := securecookie.DecodeMulti(name, value, &raw, s.Codecs...); err != nil {
+		return "", err
+	}
+	if !gormsession.ValidToken(string(raw)) {
+		return "", fmt.Errorf("gorillastore: session %q: %w", name, gormsession.ErrInvalidToken)
+	}
+	return string(raw), nil
+}
+
+// loadValues puts the decoded Values of sess into dst, from the cache when
+// it holds them for this exact Data.
+func (s *Store) loadValues(dst map[any]any, sess *gormsession.Session) error {
+	if len(sess.Data) == 0 {
+		return nil
+	}
+	if s.cache.copyInto(dst, sess.ID, sess.Data) {
+		return nil
+	}
+	values, err := s.codec().Decode(sess.Data)
+	if err != nil {
+		return err
+	}
+	s.cache.put(sess.ID, sess.Data, values)
+	for k, v := range values {
+		dst[k] = v
+	}
+	return nil
+}
+
+// Save writes session and sets its cookie on w. A new session is created in
+// the Manager, an existing one updated: one database statement either way.
+// The stored session expires after session.Options.MaxAge seconds, or after
+// the Manager's lifetime when MaxAge is 0 (the cookie is then a
+// browser-session cookie). MaxAge < 0 deletes the session and expires the
+// cookie.
+//
+// Save fails, and changes nothing, when the encoded Values exceed the limit
+// (ErrTooLarge) or cannot be encoded. Saving a session that was revoked or
+// expired since it was read returns an error wrapping
+// gormsession.ErrNotFound rather than bringing it back.
+func (s *Store) Save(r *http.Request, w http.ResponseWriter, session *sessions.Session) error {
+	name := session.Name()
+	b, _ := session.Store().(*binding)
+	if b != nil && b.Store != s {
+		b = nil
+	}
+	opts := session.Options
+	if opts == nil {
+		opts = s.options()
+	}
+	if s.m == nil {
+		return errNoManager
+	}
+	ctx := r.Context()
+
+	if opts.MaxAge < 0 {
+		var err error
+		if session.ID != "" {
+			s.cache.remove(session.ID)
+			if err = s.m.Revoke(ctx, session.ID); err != nil {
+				err = fmt.Errorf("gorillastore: delete session %q: %w", name, err)
+			}
+		}
+		session.ID = ""
+		if b != nil {
+			b.token = ""
+		}
+		http.SetCookie(w, sessions.NewCookie(name, "", opts))
+		return err
+	}
+
+	var data []byte
+	if len(session.Values) > 0 {
+		var err error
+		if data, err = s.codec().Encode(session.Values); err != nil {
+			return fmt.Errorf("gorillastore: save %q: %w", name, err)
+		}
+		if s.maxLength > 0 && len(data) > s.maxLength {
+			return fmt.Errorf("gorillastore: save %q: encoded values are %d bytes, over the limit of %d: %w",
+				name, len(data), s.maxLength, ErrTooLarge)
+		}
+	}
+	lifetime := maxAgeLifetime(opts.MaxAge)
+
+	if session.ID == "" {
+		if len(s.Codecs) == 0 {
+			return fmt.Errorf("gorillastore: save %q: no cookie codecs (New was given no keys)", name)
+		}
+		created, err := s.m.Create(ctx, gormsession.NewSession{Lifetime: lifetime, Data: data})
+		if err != nil {
+			return fmt.Errorf("gorillastore: save %q: %w", name, err)
+		}
+		encoded, err := securecookie.EncodeMulti(name, []byte(created.Token), s.Codecs...)
+		if err != nil {
+			// No cookie can carry the token: do not leave the row behind.
+			_ = s.m.Revoke(ctx, created.ID)
+			return fmt.Errorf("gorillastore: save %q: encode cookie: %w", name, err)
+		}
+		session.ID = created.ID
+		if b != nil {
+			b.token = created.Token
+		}
+		http.SetCookie(w, sessions.NewCookie(name, encoded, opts))
+		return nil
+	}
+	var token string
+	if b != nil {
+		token = b.token
+	}
+	if token == "" {
+		token = s.requestToken(r, name)
+	}
+	if token == "" || gormsession.HashToken(token) != session.ID {
+		return fmt.Errorf("gorillastore: save %q: %w", name, ErrNoToken)
+	}
+	// Encode first: a cookie that cannot be written must not change the row.
+	encoded, err := securecookie.EncodeMulti(name, []byte(token), s.Codecs...)
+	if err != nil {
+		return fmt.Errorf("gorillastore: save %q: encode cookie: %w", name, err)
+	}
+	if lifetime == 0 {
+		lifetime = s.m.Lifetime()
+	}
+	var expires time.Time
+	if lifetime > 0 {
+		expires = s.m.Now().Add(lifetime)
+	}
+	_, err = s.m.Update(ctx, session.ID, func(x *gormsession.Session) {
+		x.Data = data
+		x.ExpiresAt = expires
+	})
+	if err != nil {
+		return fmt.Errorf("gorillastore: save %q: %w", name, err)
+	}
+	http.SetCookie(w, sessions.NewCookie(name, encoded, opts))
+	return nil
+}
+
+// maxAgeLifetime converts a positive MaxAge to a lifetime. One too large for
+// a time.Duration (about 292 years) means the session never expires.
+func maxAgeLifetime(maxAge int) time.Duration {
+	if int64(maxAge) > math.MaxInt64/int64(time.Second) {
+		return -1
+	}
+	return time.Duration(maxAge) * time.Second
+}
+
+// requestToken returns the token of r's cookie called name, or "".
+func (s *Store) requestToken(r *http.Request, name string) string {
+	c, err := r.Cookie(name)
+	if err != nil {
+		return ""
+	}
+	token, err := s.decodeToken(name, c.Value)
+	if err != nil {
+		return ""
+	}
+	return token
+}
