@@ -1,0 +1,207 @@
+package ginmiddleware
+
+import (
+	"fmt"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/gormsession/gormsession"
+)
+
+// ctxKey is the type of this package's gin context keys. Pointers to it
+// are compared by identity, so no other package can collide with them.
+type ctxKey struct{ name string }
+
+var (
+	authKey   = &ctxKey{"session"}
+	configKey = &ctxKey{"config"}
+)
+
+// authState is what Authenticate stores for an authenticated request.
+type authState struct {
+	s          gormsession.Session
+	fromCookie bool
+}
+
+// Authenticate returns middleware that finds the session of each request
+// and stores it in the gin context, where Current finds it.
+//
+// The token is taken from an "Authorization: Bearer <token>" header (the
+// scheme is case-insensitive; an empty token counts as none) or from the
+// token cookie; a bearer token that resolves wins over the cookie. Tokens
+// are resolved from the Manager's memory: no database statement is run.
+// Unknown, malformed, expired and revoked tokens leave the request
+// anonymous; RequireSession turns those away.
+//
+// Unsafe requests (any method but GET, HEAD and OPTIONS) that are not
+// authenticated by a bearer token pass through opts.CrossOrigin, the
+// standard library's http.CrossOriginProtection, and are answered 403 when
+// it finds them cross-origin. That covers cookie-authenticated requests,
+// the ones a forged cross-site form could ride on, and anonymous ones
+// without an Authorization header, so a login form cannot be submitted from
+// another site either. Requests carrying a bearer token are exempt: a
+// browser never attaches one on its own.
+func Authenticate(m *gormsession.Manager, opts Options) gin.HandlerFunc {
+	cfg := newConfig(opts)
+	return func(c *gin.Context) {
+		c.Set(configKey, cfg)
+		r := c.Request
+		auth := r.Header.Get("Authorization")
+		s, ok := m.ResolveRequest(r, cfg.name)
+		bearer := ok && s.Token == gormsession.BearerToken(auth)
+		if ok {
+			c.Set(authKey, authState{s: s, fromCookie: !bearer})
+		}
+		if cfg.cop == nil || bearer || (!ok && auth != "") {
+			return
+		}
+		if err := cfg.cop.Check(r); err != nil {
+			c.AbortWithStatusJSON(http.StatusForbidden, gin.H{"error": "cross-origin request rejected"})
+		}
+	}
+}
+
+// RequireSession returns middleware that answers 401 Unauthorized, with a
+// JSON body and "WWW-Authenticate: Bearer", to requests that Authenticate
+// left anonymous. Install it after Authenticate.
+func RequireSession() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if _, ok := Current(c); ok {
+			return
+		}
+		c.Header("WWW-Authenticate", "Bearer")
+		c.AbortWithStatusJSON(http.StatusUnauthorized, gin.H{"error": "authentication required"})
+	}
+}
+
+// Current returns the session Authenticate found for the request, with its
+// Token set to the token the request presented. ok is false for an
+// anonymous request.
+func Current(c *gin.Context) (s gormsession.Session, ok bool) {
+	st, ok := current(c)
+	return st.s, ok
+}
+
+func current(c *gin.Context) (authState, bool) {
+	v, _ := c.Get(authKey)
+	st, ok := v.(authState)
+	return st, ok
+}
+
+// configOf returns the configuration of the Authenticate middleware on the
+// route, or the defaults.
+func configOf(c *gin.Context) *config {
+	if v, ok := c.Get(configKey); ok {
+		if cfg, ok := v.(*config); ok {
+			return cfg
+		}
+	}
+	return defaultConfig
+}
+
+// Login creates a session, sets the token cookie on the response and makes
+// the new session the request's Current one. The cookie is configured by
+// the Options of the Authenticate middleware on the route (the defaults
+// when there is none): HttpOnly, Secure, SameSite=Lax, Path "/", Max-Age
+// the session lifetime.
+//
+// When p.Device is empty it is derived from the User-Agent header (see
+// DeviceLabel). A session the request's cookie carried is revoked, so one
+// browser holds one session and a token planted before login is worthless;
+// a failure to remove it from the database is recorded with c.Error (it is
+// already dead in memory and its removal is retried).
+//
+// The returned session has its Token set; an API client that does not use
+// cookies takes it from there.
+func Login(c *gin.Context, m *gormsession.Manager, p gormsession.NewSession) (gormsession.Session, error) {
+	if p.Device == "" {
+		p.Device = DeviceLabel(c.GetHeader("User-Agent"))
+	}
+	cfg := configOf(c)
+	s, err := m.Create(c.Request.Context(), p)
+	if err != nil {
+		return gormsession.Session{}, fmt.Errorf("ginmiddleware: login: %w", err)
+	}
+	if old, ok := current(c); ok && old.fromCookie {
+		if err := m.Revoke(c.Request.Context(), old.s.ID); err != nil {
+			_ = c.Error(fmt.Errorf("ginmiddleware: login: revoke previous session: %w", err))
+		}
+	}
+	http.SetCookie(c.Writer, cfg.sessionCookie(s, s.UpdatedAt))
+	c.Set(authKey, authState{s: s, fromCookie: true})
+	return s, nil
+}
+
+// Logout revokes the request's session, whether it came from the cookie or
+// a bearer token, and deletes the token cookie. Without Authenticate on the
+// route it resolves the request itself. The cookie is deleted even when
+// there is no session or the revoke fails; the error is the Manager's
+// (the session is already dead in memory when the database write fails).
+func Logout(c *gin.Context, m *gormsession.Manager) error {
+	cfg := configOf(c)
+	s, ok := Current(c)
+	if !ok {
+		s, ok = m.ResolveRequest(c.Request, cfg.name)
+	}
+	http.SetCookie(c.Writer, cfg.expiredCookie())
+	c.Set(authKey, nil)
+	if !ok {
+		return nil
+	}
+	if err := m.Revoke(c.Request.Context(), s.ID); err != nil {
+		return fmt.Errorf("ginmiddleware: logout: %w", err)
+	}
+	return nil
+}
+
+// Rotate gives the request's session a new token, keeping its user,
+// tenant, device, data and expiry, and kills the old token. Call it when
+// privileges change (a password change, a step-up to an admin role) to
+// defend against session fixation. When the session came from the cookie
+// a new cookie is set; a bearer client takes the new Token from the
+// returned session. It returns an error wrapping gormsession.ErrNotFound
+// when the request is anonymous.
+func Rotate(c *gin.Context, m *gormsession.Manager) (gormsession.Session, error) {
+	st, ok := current(c)
+	if !ok {
+		return gormsession.Session{}, fmt.Errorf("ginmiddleware: rotate: %w", gormsession.ErrNotFound)
+	}
+	s, err := m.Rotate(c.Request.Context(), st.s.Token)
+	if err != nil {
+		return gormsession.Session{}, fmt.Errorf("ginmiddleware: rotate: %w", err)
+	}
+	if st.fromCookie {
+		http.SetCookie(c.Writer, configOf(c).sessionCookie(s, s.UpdatedAt))
+	}
+	c.Set(authKey, authState{s: s, fromCookie: st.fromCookie})
+	return s, nil
+}
+
+// SignOutOthers revokes every session of the current user except the
+// request's own ("sign out everywhere else") and returns how many it
+// revoked. It returns an error wrapping gormsession.ErrNotFound when the
+// request is anonymous or its session has no user.
+func SignOutOthers(c *gin.Context, m *gormsession.Manager) (int, error) {
+	s, ok := Current(c)
+	if !ok || s.UserID == "" {
+		return 0, fmt.Errorf("ginmiddleware: sign out others: %w", gormsession.ErrNotFound)
+	}
+	n, err := m.RevokeOthers(c.Request.Context(), s.UserID, s.ID)
+	if err != nil {
+		return n, fmt.Errorf("ginmiddleware: sign out others: %w", err)
+	}
+	return n, nil
+}
+
+// Devices returns the current user's unexpired sessions, oldest first and
+// without tokens, for a "your devices" page; compare their ID with
+// Current's to mark this one. It reads memory only and returns nil for an
+// anonymous request.
+func Devices(c *gin.Context, m *gormsession.Manager) []gormsession.Session {
+	s, ok := Current(c)
+	if !ok {
+		return nil
+	}
+	return m.ListUser(s.UserID)
+}
