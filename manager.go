@@ -121,14 +121,14 @@ type shard struct {
 	_ [64]byte
 }
 
-// entry is a session in memory, laid out to fit a 64-byte allocation: user
-// and labels are interned, since users have several sessions and devices
-// and tenants repeat, and data is a pointer that is nil for the many
-// sessions without a payload. Every field but updated is immutable after the
-// entry is published; a change replaces the entry.
+// entry is a session in memory, laid out to fit a 64-byte allocation: the
+// user is shared with the user index, labels are interned since devices and
+// tenants repeat, and data is a pointer that is nil for the many sessions
+// without a payload. Every field but updated is immutable after the entry is
+// published; a change replaces the entry.
 type entry struct {
 	id      string
-	user    unique.Handle[string]
+	user    *userSessions // nil for an anonymous session
 	labels  unique.Handle[labels]
 	data    *[]byte // nil when empty
 	created int64   // unix nanoseconds
@@ -139,14 +139,17 @@ type entry struct {
 // labels are the descriptive fields of a session, interned together.
 type labels struct{ tenant, device string }
 
-// anonymous is the interned empty user ID; anonymous sessions are not
-// indexed by user.
-var anonymous = unique.Make("")
-
 // userIndex maps a user to the IDs of their sessions.
 type userIndex struct {
 	mu sync.Mutex
-	m  map[unique.Handle[string]][]string
+	m  map[string]*userSessions
+}
+
+// userSessions is one user's entry in the index. id is immutable; ids is
+// guarded by the index's mutex.
+type userSessions struct {
+	id  string
+	ids []string
 }
 
 // NewManager loads every unexpired session from b and returns a Manager
@@ -182,7 +185,7 @@ func NewManager(ctx context.Context, b Backend, opts ManagerOptions) (*Manager, 
 		opts:           opts,
 		now:            opts.Now,
 		log:            opts.Logger,
-		users:          userIndex{m: make(map[unique.Handle[string]][]string)},
+		users:          userIndex{m: make(map[string]*userSessions)},
 		pendingRemoves: make(map[string]struct{}),
 		done:           make(chan struct{}),
 	}
@@ -201,12 +204,12 @@ func NewManager(ctx context.Context, b Backend, opts ManagerOptions) (*Manager, 
 func (m *Manager) load(ctx context.Context) error {
 	now := m.now()
 	add := func(s *Session) error {
-		e := newEntry(s)
+		e := newEntry(s, nil)
 		if m.expired(e, now.UnixNano()) {
 			return nil
 		}
+		e.user = m.users.add(s.UserID, e.id)
 		m.shardOf(e.id).m[e.id] = e
-		m.users.add(e.user, e.id)
 		return nil
 	}
 	if st, ok := m.backend.(Streamer); ok {
@@ -225,10 +228,11 @@ func (m *Manager) load(ctx context.Context) error {
 	return nil
 }
 
-func newEntry(s *Session) *entry {
+// newEntry makes the entry of s for the given user record.
+func newEntry(s *Session, user *userSessions) *entry {
 	e := &entry{
 		id:      s.ID,
-		user:    unique.Make(s.UserID),
+		user:    user,
 		labels:  unique.Make(labels{tenant: s.TenantID, device: s.Device}),
 		created: s.CreatedAt.UnixNano(),
 	}
@@ -248,11 +252,13 @@ func newEntry(s *Session) *entry {
 func (e *entry) session() Session {
 	s := Session{
 		ID:        e.id,
-		UserID:    e.user.Value(),
 		TenantID:  e.labels.Value().tenant,
 		Device:    e.labels.Value().device,
 		CreatedAt: time.Unix(0, e.created).UTC(),
 		UpdatedAt: time.Unix(0, e.updated.Load()).UTC(),
+	}
+	if e.user != nil {
+		s.UserID = e.user.id
 	}
 	if e.data != nil {
 		s.Data = *e.data
@@ -409,7 +415,7 @@ func (m *Manager) Create(ctx context.Context, p NewSession) (Session, error) {
 	if err := m.backend.Save(ctx, &s); err != nil {
 		return Session{}, err
 	}
-	m.put(newEntry(&s))
+	m.insert(&s)
 	s.Token = token
 	return s, nil
 }
@@ -437,18 +443,13 @@ func cloneData(b []byte) []byte {
 	return slices.Clip(bytes.Clone(b))
 }
 
-// put inserts or replaces e in memory. It reports whether an entry with the
-// same ID was there before.
-func (m *Manager) put(e *entry) (replaced bool) {
+// insert adds a new session to memory.
+func (m *Manager) insert(s *Session) {
+	e := newEntry(s, m.users.add(s.UserID, s.ID))
 	sh := m.shardOf(e.id)
 	sh.mu.Lock()
-	_, replaced = sh.m[e.id]
 	sh.m[e.id] = e
 	sh.mu.Unlock()
-	if !replaced {
-		m.users.add(e.user, e.id)
-	}
-	return replaced
 }
 
 // replace swaps in e for the entry with the same ID, only if that entry is
@@ -519,7 +520,7 @@ func (m *Manager) RevokeUser(ctx context.Context, userID string) (int, error) {
 	if userID == "" {
 		return 0, errors.New("gormsession: RevokeUser: empty user ID")
 	}
-	ids := m.users.take(unique.Make(userID))
+	ids := m.users.take(userID)
 	for _, id := range ids {
 		sh := m.shardOf(id)
 		sh.mu.Lock()
@@ -556,7 +557,7 @@ func (m *Manager) RevokeOthers(ctx context.Context, userID, keepID string) (int,
 		return 0, ErrClosed
 	}
 	var ids []string
-	for _, id := range m.users.ids(unique.Make(userID)) {
+	for _, id := range m.users.ids(userID) {
 		if id != keepID && m.drop(id) != nil {
 			ids = append(ids, id)
 		}
@@ -571,7 +572,7 @@ func (m *Manager) ListUser(userID string) []Session {
 		return nil
 	}
 	now := m.now().UnixNano()
-	ids := m.users.ids(unique.Make(userID))
+	ids := m.users.ids(userID)
 	out := make([]Session, 0, len(ids))
 	for _, id := range ids {
 		if e := m.lookup(id); e != nil && !m.expired(e, now) {
@@ -614,7 +615,7 @@ func (m *Manager) Update(ctx context.Context, id string, fn func(*Session)) (Ses
 	if err := m.backend.Save(ctx, &s); err != nil {
 		return Session{}, err
 	}
-	if !m.replace(newEntry(&s)) {
+	if !m.replace(newEntry(&s, e.user)) {
 		// Revoked while we were writing: the upsert must not bring it back.
 		_ = m.removeFromBackend(ctx, id)
 		return Session{}, fmt.Errorf("gormsession: update %s: %w", id, ErrNotFound)
@@ -665,7 +666,7 @@ func (m *Manager) Rotate(ctx context.Context, token string) (Session, error) {
 	if err := m.backend.Save(ctx, &s); err != nil {
 		return Session{}, err
 	}
-	m.put(newEntry(&s))
+	m.insert(&s)
 	if m.drop(old.ID) == nil {
 		// The old session was revoked meanwhile: so is its successor.
 		m.drop(s.ID)
@@ -838,43 +839,59 @@ func (m *Manager) Close() error {
 	return nil
 }
 
-func (u *userIndex) add(user unique.Handle[string], id string) {
-	if user == anonymous {
+// add records that session id belongs to userID and returns the user's
+// record, or nil for an anonymous session.
+func (u *userIndex) add(userID, id string) *userSessions {
+	if userID == "" {
+		return nil
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	rec := u.m[userID]
+	if rec == nil {
+		rec = &userSessions{id: userID}
+		u.m[userID] = rec
+	}
+	rec.ids = append(rec.ids, id)
+	return rec
+}
+
+// remove forgets session id of rec's user.
+func (u *userIndex) remove(rec *userSessions, id string) {
+	if rec == nil {
 		return
 	}
 	u.mu.Lock()
-	u.m[user] = append(u.m[user], id)
-	u.mu.Unlock()
-}
-
-func (u *userIndex) remove(user unique.Handle[string], id string) {
-	if user == anonymous {
-		return
-	}
-	u.mu.Lock()
 	defer u.mu.Unlock()
-	ids := u.m[user]
-	if i := slices.Index(ids, id); i >= 0 {
-		ids = slices.Delete(ids, i, i+1)
+	if i := slices.Index(rec.ids, id); i >= 0 {
+		rec.ids = slices.Delete(rec.ids, i, i+1)
 	}
-	if len(ids) == 0 {
-		delete(u.m, user)
-	} else {
-		u.m[user] = ids
+	if len(rec.ids) == 0 && u.m[rec.id] == rec {
+		delete(u.m, rec.id)
 	}
 }
 
-func (u *userIndex) ids(user unique.Handle[string]) []string {
+// ids returns a copy of the session IDs of userID.
+func (u *userIndex) ids(userID string) []string {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	return slices.Clone(u.m[user])
+	if rec := u.m[userID]; rec != nil {
+		return slices.Clone(rec.ids)
+	}
+	return nil
 }
 
-func (u *userIndex) take(user unique.Handle[string]) []string {
+// take removes userID from the index and returns its session IDs.
+func (u *userIndex) take(userID string) []string {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	ids := u.m[user]
-	delete(u.m, user)
+	rec := u.m[userID]
+	if rec == nil {
+		return nil
+	}
+	delete(u.m, userID)
+	ids := rec.ids
+	rec.ids = nil
 	return ids
 }
 
