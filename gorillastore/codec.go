@@ -9,6 +9,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Codec turns a session's Values into the bytes kept in the stored
@@ -23,7 +24,8 @@ type Codec interface {
 
 // GobCodec encodes Values with encoding/gob, as gorilla's own stores do. It
 // keeps Go types exactly. The basic types, their slices, []any,
-// map[string]any and map[any]any need no registration; other types must be
+// map[string]any, map[any]any and time.Time need no registration (this
+// package registers the last three); other types must be
 // registered with gob.Register, as with every gob-based store. It is the
 // default Codec.
 type GobCodec struct{}
@@ -31,6 +33,7 @@ type GobCodec struct{}
 func init() {
 	gob.Register(map[string]any{})
 	gob.Register(map[any]any{})
+	gob.Register(time.Time{})
 }
 
 // Encode implements Codec.

@@ -791,3 +791,40 @@ func allSessions(t *testing.T, e *env) []gormsession.Session {
 	}
 	return all
 }
+
+// TestValuesWithPointersAreNotShared covers values the cache cannot copy (a
+// pointer, a struct holding a slice): they are decoded for every request,
+// so a change that is not saved stays in its request.
+func TestValuesWithPointersAreNotShared(t *testing.T) {
+	e := newEnv(t, newSQLite(t), gormsession.ManagerOptions{})
+	st := gorillastore.New(e.m, key(32))
+	srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		session, err := st.Get(r, "s")
+		if err != nil {
+			http.Error(w, err.Error(), 500)
+			return
+		}
+		if session.IsNew {
+			session.Values["acct"] = &account{ID: 1}
+			session.Values["prof"] = profile{Name: "alice", Roles: []string{"admin"}}
+			if err := session.Save(r, w); err != nil {
+				http.Error(w, err.Error(), 500)
+			}
+			return
+		}
+		acct := session.Values["acct"].(*account)
+		prof := session.Values["prof"].(profile)
+		fmt.Fprintf(w, "%d %s", acct.ID, prof.Roles[0])
+		acct.ID = 99
+		prof.Roles[0] = "changed"
+	}))
+	b := newBrowser(t, srv)
+	if _, err := b.text("/"); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if got, err := b.text("/"); err != nil || got != "1 admin" {
+			t.Fatalf("request %d: %q, %v", i, got, err)
+		}
+	}
+}

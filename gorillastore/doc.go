@@ -1,0 +1,84 @@
+// Package gorillastore is a gorilla/sessions Store that keeps sessions in a
+// [gormsession.Manager]: a drop-in replacement for wader/gormstore and other
+// database-backed gorilla stores.
+//
+// Reading a session costs no database statement: the Manager serves it from
+// memory. Saving one costs exactly one (an insert for a new session, an
+// upsert for an existing one). Sessions survive a restart, because every
+// change is written to the database before it is acknowledged.
+//
+// # Setting up
+//
+// Open the database with the driver of your choice, make a
+// [gormsession.Store] and a [gormsession.Manager] on it, and a Store here on
+// the Manager with the key that signs cookies:
+//
+//	db, err := gorm.Open(sqlite.Open("sessions.db?_journal_mode=WAL&_busy_timeout=10000"), &gorm.Config{})
+//	backend, err := gormsession.NewStore(db, gormsession.StoreOptions{})
+//	m, err := gormsession.NewManager(ctx, backend, gormsession.ManagerOptions{})
+//	defer m.Close()
+//	store := gorillastore.New(m, []byte(os.Getenv("SESSION_KEY")))
+//
+// The key is a hash key of 32 or 64 random bytes. A second argument, a block
+// key of 16, 24 or 32 bytes, also encrypts the cookie. To rotate keys, put
+// the new pair first and keep the old one after it: cookies made with the
+// old pair are still read, and every saved session gets a cookie made with
+// the new one.
+//
+// # Using sessions
+//
+// Handlers use the store as any gorilla store:
+//
+//	func handler(w http.ResponseWriter, r *http.Request) {
+//		session, err := store.Get(r, "session")
+//		if err != nil {
+//			// The cookie was bad, expired or revoked: session is a new,
+//			// empty one. Log it if you like; it is not a server error.
+//		}
+//		session.Values["user"] = "alice"
+//		session.AddFlash("Welcome back")
+//		if err := session.Save(r, w); err != nil {
+//			http.Error(w, err.Error(), http.StatusInternalServerError)
+//			return
+//		}
+//	}
+//
+// Save before writing the response body, since it sets a cookie. Get goes
+// through the request's [sessions.Registry], so every Get of one name during
+// a request returns the same session, and [sessions.Save] saves them all.
+//
+// # Cookies and expiry
+//
+// The cookie holds only the session's token, signed (and optionally
+// encrypted) with securecookie; the Values stay on the server, in the
+// session's Data. Store.Options are the cookie options of new sessions; each
+// session has its own copy in session.Options, which a handler may change
+// before Save:
+//
+//   - MaxAge > 0: the cookie and the stored session expire MaxAge seconds
+//     after the last Save.
+//   - MaxAge == 0: a browser-session cookie; the stored session lives for the
+//     Manager's lifetime after the last Save.
+//   - MaxAge < 0: Save deletes the stored session and the cookie (log out).
+//
+// The defaults are Path "/", HttpOnly, SameSite Lax and MaxAge the Manager's
+// lifetime. Assigning Store.Options replaces them all. Because sessions live
+// on the server, one can also be revoked from anywhere with
+// [gormsession.Manager.Revoke], using session.ID: it is the gormsession
+// session ID, safe to log, not the secret token.
+//
+// # Values
+//
+// Values are encoded with a [Codec]: [GobCodec] by default, which keeps Go
+// types and needs gob.Register for your own types, as every gorilla store
+// does, or [JSONCodec], which needs no registration and stores readable
+// JSON. Encoded Values are limited to [DefaultMaxLength] bytes unless
+// [Store.MaxLength] says otherwise; Save fails with [ErrTooLarge] beyond the
+// limit and leaves the stored session as it was.
+//
+// Decoding Values is most of the cost of a Get, so the Store keeps the
+// decoded Values of recently read sessions and hands each request a copy of
+// its own. Values holding pointers, or structs holding slices or maps, are
+// decoded on every Get instead; strings, numbers, booleans, times, flashes
+// and slices and maps of those are served from the cache.
+package gorillastore
