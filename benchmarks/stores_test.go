@@ -1,0 +1,304 @@
+package benchmarks
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	ginsessions "github.com/gin-contrib/sessions"
+	gingorm "github.com/gin-contrib/sessions/gorm"
+	"github.com/gin-gonic/gin"
+	"github.com/gorilla/sessions"
+	"github.com/wader/gormstore/v2"
+	"gorm.io/driver/postgres"
+	"gorm.io/driver/sqlite"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+
+	"github.com/gormsession/gormsession"
+	"github.com/gormsession/gormsession/gorillastore"
+)
+
+// cookieName is the session name every store uses.
+const cookieName = "session"
+
+var (
+	hashKey = []byte("0123456789abcdef0123456789abcdef")
+	// values is what every session holds: a few typical entries.
+	values = map[string]any{"user": "alice", "role": "admin", "visits": 12}
+)
+
+// subject is one store under test, behind the operations the benchmarks
+// run. Each method handles one request.
+type subject interface {
+	// get reads the session of r and returns its "user" value.
+	get(w http.ResponseWriter, r *http.Request) (any, error)
+	// getSet reads the session of r, sets the entries of kv and saves it.
+	getSet(w http.ResponseWriter, r *http.Request, kv map[string]any) error
+}
+
+// gorillaSubject runs a gorilla/sessions Store.
+type gorillaSubject struct{ store sessions.Store }
+
+func (g gorillaSubject) get(w http.ResponseWriter, r *http.Request) (any, error) {
+	s, err := g.store.Get(r, cookieName)
+	if err != nil {
+		return nil, err
+	}
+	return s.Values["user"], nil
+}
+
+func (g gorillaSubject) getSet(w http.ResponseWriter, r *http.Request, kv map[string]any) error {
+	s, err := g.store.Get(r, cookieName)
+	if err != nil {
+		return err
+	}
+	for k, v := range kv {
+		s.Values[k] = v
+	}
+	return s.Save(r, w)
+}
+
+// ginSubject runs a gin-contrib/sessions Store through its own API, as a
+// Gin application uses it: the Sessions middleware, then Default(c).
+type ginSubject struct {
+	engine *gin.Engine
+	mw     gin.HandlerFunc
+}
+
+func newGinSubject(store ginsessions.Store) ginSubject {
+	gin.SetMode(gin.ReleaseMode)
+	return ginSubject{engine: gin.New(), mw: ginsessions.Sessions(cookieName, store)}
+}
+
+func (g ginSubject) session(w http.ResponseWriter, r *http.Request) ginsessions.Session {
+	c := gin.CreateTestContextOnly(w, g.engine)
+	c.Request = r
+	g.mw(c)
+	return ginsessions.Default(c)
+}
+
+func (g ginSubject) get(w http.ResponseWriter, r *http.Request) (any, error) {
+	return g.session(w, r).Get("user"), nil
+}
+
+func (g ginSubject) getSet(w http.ResponseWriter, r *http.Request, kv map[string]any) error {
+	s := g.session(w, r)
+	for k, v := range kv {
+		s.Set(k, v)
+	}
+	return s.Save()
+}
+
+// store is a way to build a subject on a database.
+type store struct {
+	name string
+	// usesDB is false for the cookie store, which keeps values in the cookie.
+	usesDB bool
+	// fixedTable is true for a store whose table name cannot be chosen: on
+	// PostgreSQL it gets a schema of its own.
+	fixedTable bool
+	// open builds the store on db, in the given table when it can.
+	open func(tb testing.TB, db *gorm.DB, table string) subject
+}
+
+var stores = []store{
+	{name: "gormsession", usesDB: true, open: func(tb testing.TB, db *gorm.DB, table string) subject {
+		backend, err := gormsession.NewStore(db, gormsession.StoreOptions{TableName: table})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		m, err := gormsession.NewManager(context.Background(), backend, gormsession.ManagerOptions{})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { m.Close() })
+		return gorillaSubject{gorillastore.New(m, hashKey)}
+	}},
+	{name: "wader-gormstore", usesDB: true, open: func(tb testing.TB, db *gorm.DB, table string) subject {
+		return gorillaSubject{gormstore.NewOptions(db, gormstore.Options{TableName: table}, hashKey)}
+	}},
+	{name: "gin-contrib-gorm", usesDB: true, fixedTable: true, open: func(tb testing.TB, db *gorm.DB, _ string) subject {
+		// No background cleanup: gin-contrib's cleanup goroutine cannot be
+		// stopped. The table is "sessions".
+		return newGinSubject(gingorm.NewStore(db, false, hashKey))
+	}},
+	{name: "gorilla-cookiestore", open: func(tb testing.TB, db *gorm.DB, _ string) subject {
+		cs := sessions.NewCookieStore(hashKey)
+		return gorillaSubject{cs}
+	}},
+}
+
+// database is one database kind the stores run on.
+type database struct {
+	name string
+	// open returns a database of this kind for one store, with every
+	// statement counted by stmts, and a table name of the store's own (its
+	// own schema too when ownSchema is set, on PostgreSQL). It skips tb when
+	// the database is unreachable.
+	open func(tb testing.TB, stmts *counter, ownSchema bool) (db *gorm.DB, table string)
+}
+
+var databases = []database{
+	{name: "sqlite", open: openSQLite},
+	{name: "postgres", open: openPostgres},
+}
+
+// sqliteDSN is the file setting every store gets on SQLite: WAL, a busy
+// timeout and synchronous=NORMAL, as gormsession's README advises.
+func sqliteDSN(path string) string {
+	return path + "?_journal_mode=WAL&_busy_timeout=10000&_synchronous=NORMAL"
+}
+
+// openSQLite gives every store a file of its own, with the same settings.
+func openSQLite(tb testing.TB, stmts *counter, _ bool) (*gorm.DB, string) {
+	path := filepath.Join(tb.TempDir(), "sessions.db")
+	db, err := gorm.Open(sqlite.Open(sqliteDSN(path)), &gorm.Config{Logger: stmts})
+	if err != nil {
+		tb.Fatalf("open sqlite: %v", err)
+	}
+	closeOnCleanup(tb, db)
+	return db, "sessions"
+}
+
+const defaultPostgresDSN = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+
+func postgresDSN() string {
+	if dsn := os.Getenv("GORMSESSION_POSTGRES_DSN"); dsn != "" {
+		return dsn
+	}
+	return defaultPostgresDSN
+}
+
+// openPostgres gives the store a table of its own, or a schema of its own
+// for a store whose table name is fixed; both are dropped at cleanup.
+func openPostgres(tb testing.TB, stmts *counter, ownSchema bool) (*gorm.DB, string) {
+	dsn := postgresDSN()
+	admin, err := gorm.Open(postgres.Open(dsn), &gorm.Config{Logger: logger.Discard})
+	if err == nil {
+		sqlDB, _ := admin.DB()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err = sqlDB.PingContext(ctx)
+		cancel()
+		if err != nil {
+			sqlDB.Close()
+		}
+	}
+	if err != nil {
+		if requireDB("postgres") {
+			tb.Fatalf("PostgreSQL at %s is unreachable and GORMSESSION_REQUIRE_DB requires it: %v", dsn, err)
+		}
+		tb.Skipf("PostgreSQL unreachable (set GORMSESSION_POSTGRES_DSN): %v", err)
+	}
+	closeOnCleanup(tb, admin)
+	name := randomName()
+	if !ownSchema {
+		db, err := gorm.Open(postgres.Open(dsn), &gorm.Config{Logger: stmts})
+		if err != nil {
+			tb.Fatalf("open postgres: %v", err)
+		}
+		closeOnCleanup(tb, db)
+		tb.Cleanup(func() { admin.Exec(`DROP TABLE IF EXISTS "` + name + `"`) })
+		return db, name
+	}
+	if err := admin.Exec(`CREATE SCHEMA ` + name).Error; err != nil {
+		tb.Fatalf("create schema: %v", err)
+	}
+	tb.Cleanup(func() { admin.Exec(`DROP SCHEMA ` + name + ` CASCADE`) })
+	sep := "?"
+	if strings.Contains(dsn, "?") {
+		sep = "&"
+	}
+	db, err := gorm.Open(postgres.Open(dsn+sep+"search_path="+name), &gorm.Config{Logger: stmts})
+	if err != nil {
+		tb.Fatalf("open postgres: %v", err)
+	}
+	closeOnCleanup(tb, db)
+	return db, "sessions"
+}
+
+func randomName() string {
+	var b [6]byte
+	rand.Read(b[:])
+	return "gs_bench_" + hex.EncodeToString(b[:])
+}
+
+func requireDB(name string) bool {
+	for _, n := range strings.Split(os.Getenv("GORMSESSION_REQUIRE_DB"), ",") {
+		if strings.TrimSpace(n) == name {
+			return true
+		}
+	}
+	return false
+}
+
+func closeOnCleanup(tb testing.TB, db *gorm.DB) {
+	tb.Cleanup(func() {
+		if sqlDB, err := db.DB(); err == nil {
+			sqlDB.Close()
+		}
+	})
+}
+
+// counter is a GORM logger that counts the SQL statements run through it.
+type counter struct {
+	logger.Interface
+	n atomic.Int64
+}
+
+func newCounter() *counter { return &counter{Interface: logger.Discard} }
+
+func (c *counter) LogMode(logger.LogLevel) logger.Interface { return c }
+
+func (c *counter) Trace(ctx context.Context, begin time.Time, fc func() (string, int64), err error) {
+	c.n.Add(1)
+}
+
+// writer is a ResponseWriter that keeps only its header.
+type writer struct{ h http.Header }
+
+func newWriter() *writer { return &writer{h: http.Header{}} }
+
+func (w *writer) Header() http.Header         { return w.h }
+func (w *writer) Write(b []byte) (int, error) { return len(b), nil }
+func (w *writer) WriteHeader(int)             {}
+
+// request returns a new GET request carrying cookie ("" for none). Stores
+// keep per-request state in the request (gorilla's registry), so every
+// operation gets a request of its own, as it would in a server.
+func request(base *http.Request) *http.Request {
+	r := new(http.Request)
+	*r = *base
+	return r
+}
+
+func baseRequest(cookie string) *http.Request {
+	r, _ := http.NewRequest("GET", "http://example.com/", nil)
+	if cookie != "" {
+		r.Header.Set("Cookie", cookie)
+	}
+	return r
+}
+
+// newSession saves a session holding values with sub and returns the
+// Cookie header that carries it.
+func newSession(tb testing.TB, sub subject) string {
+	tb.Helper()
+	w := newWriter()
+	if err := sub.getSet(w, baseRequest(""), values); err != nil {
+		tb.Fatalf("save: %v", err)
+	}
+	setCookie := w.h.Values("Set-Cookie")
+	if len(setCookie) != 1 {
+		tb.Fatalf("Set-Cookie %q, want one", setCookie)
+	}
+	cookie, _, _ := strings.Cut(setCookie[0], ";")
+	return cookie
+}
