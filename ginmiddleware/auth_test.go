@@ -29,6 +29,7 @@ func newAuthServer(t testing.TB, m *gormsession.Manager, opts ginmiddleware.Opti
 	r := gin.New()
 	r.Use(ginmiddleware.Authenticate(m, opts))
 	r.GET("/me", me)
+	r.HEAD("/me", me)
 	r.POST("/me", me)
 	r.PUT("/me", me)
 	r.PATCH("/me", me)
@@ -105,8 +106,8 @@ func jarClient(t testing.TB, srv *httptest.Server) *http.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := srv.Client()
-	c.Jar = jar
+	// srv.Client() is shared; a client of its own keeps its own cookies.
+	c := &http.Client{Transport: srv.Client().Transport, Jar: jar}
 	t.Cleanup(c.CloseIdleConnections)
 	return c
 }

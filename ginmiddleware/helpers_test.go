@@ -112,6 +112,7 @@ func uniqueTable() string {
 // of the SQL statements it runs.
 type env struct {
 	m     *gormsession.Manager
+	store *gormsession.Store
 	sql   *counter
 	now   atomic.Int64
 	table string
@@ -143,8 +144,20 @@ func newEnv(t testing.TB, dbName string) *env {
 		t.Fatalf("NewManager: %v", err)
 	}
 	t.Cleanup(func() { m.Close() })
-	e.m = m
+	e.m, e.store = m, st
 	return e
+}
+
+// restart returns a new Manager on the same table, as a restarted process
+// would have.
+func (e *env) restart(t testing.TB) *gormsession.Manager {
+	t.Helper()
+	m, err := gormsession.NewManager(context.Background(), e.store, gormsession.ManagerOptions{Now: e.Now})
+	if err != nil {
+		t.Fatalf("NewManager: %v", err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
 }
 
 func (e *env) create(t testing.TB, p gormsession.NewSession) gormsession.Session {

@@ -1,0 +1,128 @@
+package ginmiddleware_test
+
+import (
+	"net/http"
+	"testing"
+
+	"github.com/gormsession/gormsession"
+	"github.com/gormsession/gormsession/ginmiddleware"
+)
+
+// TestCrossSiteRequestForgeryIsRejected checks the cross-origin protection
+// Authenticate applies: unsafe cookie-authenticated (and anonymous)
+// requests from another site are refused with 403, bearer-authenticated
+// ones and safe methods are not.
+func TestCrossSiteRequestForgeryIsRejected(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	alice := e.create(t, gormsession.NewSession{UserID: "alice"})
+	bob := e.create(t, gormsession.NewSession{UserID: "bob"})
+
+	trusted := http.NewCrossOriginProtection()
+	if err := trusted.AddTrustedOrigin("https://app.example"); err != nil {
+		t.Fatal(err)
+	}
+	servers := map[string]string{
+		"default":  newAuthServer(t, e.m, ginmiddleware.Options{}).URL,
+		"disabled": newAuthServer(t, e.m, ginmiddleware.Options{DisableCrossOriginProtection: true}).URL,
+		"trusted":  newAuthServer(t, e.m, ginmiddleware.Options{CrossOrigin: trusted}).URL,
+	}
+	client := newAuthServer(t, e.m, ginmiddleware.Options{}).Client()
+	t.Cleanup(client.CloseIdleConnections)
+
+	const (
+		none          = ""
+		cookie        = "cookie"
+		bearer        = "bearer"
+		bearerCookie  = "bearer+cookie"
+		badBearer     = "bad bearer"
+		badBearerCook = "bad bearer+cookie"
+	)
+	tests := []struct {
+		name      string
+		server    string // default when ""
+		method    string
+		path      string // /me when ""
+		auth      string
+		fetchSite string // Sec-Fetch-Site
+		origin    string // Origin; "self" = the server's own
+		want      int
+		wantUser  string
+	}{
+		{name: "cookie POST cross-site", method: "POST", auth: cookie, fetchSite: "cross-site", want: 403},
+		{name: "cookie POST same-site", method: "POST", auth: cookie, fetchSite: "same-site", want: 403},
+		{name: "cookie POST same-origin", method: "POST", auth: cookie, fetchSite: "same-origin", want: 200, wantUser: "alice"},
+		{name: "cookie POST user-initiated", method: "POST", auth: cookie, fetchSite: "none", want: 200, wantUser: "alice"},
+		{name: "cookie POST non-browser", method: "POST", auth: cookie, want: 200, wantUser: "alice"},
+		{name: "cookie POST foreign Origin", method: "POST", auth: cookie, origin: "https://evil.example", want: 403},
+		{name: "cookie POST own Origin", method: "POST", auth: cookie, origin: "self", want: 200, wantUser: "alice"},
+		{name: "cookie PUT cross-site", method: "PUT", auth: cookie, fetchSite: "cross-site", want: 403},
+		{name: "cookie PATCH cross-site", method: "PATCH", auth: cookie, fetchSite: "cross-site", want: 403},
+		{name: "cookie DELETE cross-site", method: "DELETE", auth: cookie, fetchSite: "cross-site", want: 403},
+		{name: "cookie GET cross-site", method: "GET", auth: cookie, fetchSite: "cross-site", want: 200, wantUser: "alice"},
+		{name: "cookie HEAD cross-site", method: "HEAD", auth: cookie, fetchSite: "cross-site", want: 200},
+		{name: "bearer POST cross-site", method: "POST", auth: bearer, fetchSite: "cross-site", origin: "https://evil.example", want: 200, wantUser: "bob"},
+		{name: "bearer DELETE cross-site", method: "DELETE", auth: bearer, fetchSite: "cross-site", want: 200, wantUser: "bob"},
+		{name: "bearer and cookie POST cross-site", method: "POST", auth: bearerCookie, fetchSite: "cross-site", want: 200, wantUser: "bob"},
+		{name: "bad bearer riding on cookie POST cross-site", method: "POST", auth: badBearerCook, fetchSite: "cross-site", want: 403},
+		{name: "anonymous POST cross-site (login forgery)", method: "POST", path: "/login?user=mallory", fetchSite: "cross-site", want: 403},
+		{name: "anonymous POST same-origin", method: "POST", fetchSite: "same-origin", want: 200},
+		{name: "bad bearer POST cross-site reaches RequireSession", method: "POST", path: "/private", auth: badBearer, fetchSite: "cross-site", want: 401},
+		{name: "protection disabled", server: "disabled", method: "POST", auth: cookie, fetchSite: "cross-site", want: 200, wantUser: "alice"},
+		{name: "trusted origin", server: "trusted", method: "POST", auth: cookie, fetchSite: "cross-site", origin: "https://app.example", want: 200, wantUser: "alice"},
+		{name: "untrusted origin with trusted list", server: "trusted", method: "POST", auth: cookie, fetchSite: "cross-site", origin: "https://evil.example", want: 403},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			base := servers[tt.server]
+			if tt.server == "" {
+				base = servers["default"]
+			}
+			path := tt.path
+			if path == "" {
+				path = "/me"
+			}
+			req := newRequest(t, tt.method, base+path)
+			switch tt.auth {
+			case cookie, bearerCookie, badBearerCook:
+				req.AddCookie(&http.Cookie{Name: "session", Value: alice.Token})
+			}
+			switch tt.auth {
+			case bearer, bearerCookie:
+				req.Header.Set("Authorization", "Bearer "+bob.Token)
+			case badBearer, badBearerCook:
+				req.Header.Set("Authorization", "Bearer "+gormsession.NewToken())
+			}
+			if tt.fetchSite != "" {
+				req.Header.Set("Sec-Fetch-Site", tt.fetchSite)
+			}
+			switch tt.origin {
+			case "":
+			case "self":
+				req.Header.Set("Origin", base)
+			default:
+				req.Header.Set("Origin", tt.origin)
+			}
+			resp := do(t, client, req)
+			if tt.method == "HEAD" {
+				resp.Body.Close()
+				if resp.StatusCode != tt.want {
+					t.Fatalf("status %d, want %d", resp.StatusCode, tt.want)
+				}
+				return
+			}
+			body := decode(t, resp)
+			if resp.StatusCode != tt.want {
+				t.Fatalf("status %d %v, want %d", resp.StatusCode, body, tt.want)
+			}
+			if tt.want == 403 && body["error"] == nil {
+				t.Errorf("403 body %v has no error", body)
+			}
+			if tt.want == 200 && body["user"] != tt.wantUser {
+				t.Errorf("user %v, want %q", body["user"], tt.wantUser)
+			}
+		})
+	}
+	if got := e.m.ListUser("mallory"); len(got) != 0 {
+		t.Errorf("a forged cross-site login created %d sessions", len(got))
+	}
+}
