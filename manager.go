@@ -52,6 +52,34 @@ type ManagerOptions struct {
 
 	// Logger receives errors of background work. Default: slog.Default().
 	Logger *slog.Logger
+
+	// SyncInterval makes the Manager one of several instances on one
+	// database. Every SyncInterval it reads the Backend's ChangeFeed and
+	// applies what other instances created, updated, rotated or revoked; and
+	// it looks a token it does not know up in the Backend (a Getter) before
+	// rejecting it. A change made on another instance is seen here within
+	// SyncInterval plus the time of one poll, or at once with a Notifier.
+	// Default: 0, a single instance: no polling, no lookups. When set, the
+	// Backend must implement ChangeFeed.
+	SyncInterval time.Duration
+
+	// SyncOverlap is how far before the previous poll each poll reads, to
+	// catch writes that committed late or were stamped by a clock running
+	// slightly behind; the instances' clocks must agree to within it.
+	// Default: 2 seconds.
+	SyncOverlap time.Duration
+
+	// Notifier pushes word of changes so that a poll runs at once (package
+	// pgnotify, PostgreSQL LISTEN/NOTIFY). Default: nil, polling only. Used
+	// only with SyncInterval.
+	Notifier ChangeNotifier
+
+	// ReadThroughRate bounds the Backend lookups of unknown tokens per
+	// second. Unknown tokens beyond it, and tokens looked up in vain within
+	// the last SyncInterval, are rejected without a query, so a flood of
+	// random tokens cannot become a flood of queries. Default: 100. Used
+	// only with SyncInterval.
+	ReadThroughRate float64
 }
 
 // NewSession describes a session to create.
@@ -104,9 +132,11 @@ type Manager struct {
 	pendingMu      sync.Mutex
 	pendingRemoves map[string]struct{}
 
+	sync *syncState // nil for a single instance
+
 	closed atomic.Bool
 	cancel context.CancelFunc
-	done   chan struct{}
+	wg     sync.WaitGroup
 }
 
 // shard is one part of the sessions map, with its own lock. Padding keeps
@@ -187,17 +217,31 @@ func NewManager(ctx context.Context, b Backend, opts ManagerOptions) (*Manager, 
 		log:            opts.Logger,
 		users:          userIndex{m: make(map[string]*userSessions)},
 		pendingRemoves: make(map[string]struct{}),
-		done:           make(chan struct{}),
 	}
 	for i := range m.shards {
 		m.shards[i].m = make(map[string]*entry)
 	}
+	if opts.SyncInterval > 0 {
+		feed, ok := b.(ChangeFeed)
+		if !ok {
+			return nil, fmt.Errorf("gormsession: NewManager: SyncInterval needs a Backend that implements ChangeFeed; %T does not", b)
+		}
+		m.sync = newSyncState(feed, b, &m.opts)
+	}
+	loadStart := m.now()
 	if err := m.load(ctx); err != nil {
 		return nil, err
 	}
-	loopCtx, cancel := context.WithCancel(context.Background())
+	bg, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
-	go m.loop(loopCtx)
+	m.wg.Go(func() { m.loop(bg) })
+	if m.sync != nil {
+		m.sync.since = loadStart.Add(-m.opts.SyncOverlap)
+		m.wg.Go(func() { m.syncLoop(bg) })
+		if m.opts.Notifier != nil {
+			m.wg.Go(func() { m.listen(bg) })
+		}
+	}
 	return m, nil
 }
 
@@ -317,7 +361,17 @@ func (m *Manager) lookup(id string) *entry {
 // Resolve returns the session whose token is token. It reads memory only:
 // no I/O and no allocation. Malformed tokens are rejected before hashing;
 // expired, revoked and unknown tokens are not found.
+//
+// With SyncInterval set, a token not in memory is looked up in the Backend
+// (within ReadThroughRate) before it is rejected; see ResolveContext.
 func (m *Manager) Resolve(token string) (Session, bool) {
+	return m.ResolveContext(context.Background(), token)
+}
+
+// ResolveContext is Resolve with a context for the Backend lookup of an
+// unknown token that a Manager with SyncInterval makes. A known token never
+// causes I/O.
+func (m *Manager) ResolveContext(ctx context.Context, token string) (Session, bool) {
 	if !ValidToken(token) {
 		return Session{}, false
 	}
@@ -330,6 +384,9 @@ func (m *Manager) Resolve(token string) (Session, bool) {
 	sh.mu.RLock()
 	e := sh.m[string(id[:])]
 	sh.mu.RUnlock()
+	if e == nil && m.sync != nil {
+		e = m.readThrough(ctx, string(id[:]))
+	}
 	return m.use(e)
 }
 
@@ -465,6 +522,28 @@ func (m *Manager) replace(e *entry) bool {
 	return true
 }
 
+// forget removes revoked sessions from memory and returns how many were
+// there. A synced Manager also remembers them as revoked, under the same
+// lock that applies changes read from the Backend, so that a change read
+// before the revocation cannot bring them back.
+func (m *Manager) forget(ids ...string) int {
+	if m.sync != nil {
+		m.sync.mu.Lock()
+		defer m.sync.mu.Unlock()
+		now := m.now().UnixNano()
+		for _, id := range ids {
+			m.sync.revoked[id] = now
+		}
+	}
+	n := 0
+	for _, id := range ids {
+		if m.drop(id) != nil {
+			n++
+		}
+	}
+	return n
+}
+
 // drop removes the session with id from memory and returns its entry, or
 // nil if it was not there.
 func (m *Manager) drop(id string) *entry {
@@ -487,7 +566,7 @@ func (m *Manager) Revoke(ctx context.Context, id string) error {
 	if m.closed.Load() {
 		return ErrClosed
 	}
-	m.drop(id)
+	m.forget(id)
 	return m.removeFromBackend(ctx, id)
 }
 
@@ -520,13 +599,8 @@ func (m *Manager) RevokeUser(ctx context.Context, userID string) (int, error) {
 	if userID == "" {
 		return 0, errors.New("gormsession: RevokeUser: empty user ID")
 	}
-	ids := m.users.take(userID)
-	for _, id := range ids {
-		sh := m.shardOf(id)
-		sh.mu.Lock()
-		delete(sh.m, id)
-		sh.mu.Unlock()
-	}
+	ids := m.users.ids(userID)
+	m.forget(ids...)
 	ur, ok := m.backend.(UserRemover)
 	if !ok {
 		return len(ids), m.removeEach(ctx, ids)
@@ -556,12 +630,8 @@ func (m *Manager) RevokeOthers(ctx context.Context, userID, keepID string) (int,
 	if m.closed.Load() {
 		return 0, ErrClosed
 	}
-	var ids []string
-	for _, id := range m.users.ids(userID) {
-		if id != keepID && m.drop(id) != nil {
-			ids = append(ids, id)
-		}
-	}
+	ids := slices.DeleteFunc(m.users.ids(userID), func(id string) bool { return id == keepID })
+	m.forget(ids...)
 	return len(ids), m.removeEach(ctx, ids)
 }
 
@@ -667,9 +737,9 @@ func (m *Manager) Rotate(ctx context.Context, token string) (Session, error) {
 		return Session{}, err
 	}
 	m.insert(&s)
-	if m.drop(old.ID) == nil {
+	if m.forget(old.ID) == 0 {
 		// The old session was revoked meanwhile: so is its successor.
-		m.drop(s.ID)
+		m.forget(s.ID)
 		_ = m.removeFromBackend(ctx, s.ID)
 		_ = m.removeFromBackend(ctx, old.ID)
 		return Session{}, fmt.Errorf("gormsession: rotate: %w", ErrNotFound)
@@ -791,7 +861,6 @@ func (m *Manager) flushTouches(ctx context.Context) error {
 
 // loop is the background goroutine: cleanup, retries and activity writes.
 func (m *Manager) loop(ctx context.Context) {
-	defer close(m.done)
 	tick := m.opts.RetryInterval
 	if m.opts.CleanupInterval > 0 {
 		tick = min(tick, m.opts.CleanupInterval)
@@ -821,15 +890,15 @@ func (m *Manager) loop(ctx context.Context) {
 	}
 }
 
-// Close stops the background goroutine and waits for it to end, then makes
-// a last attempt at queued removals and activity writes. Sessions stay
+// Close stops the background goroutines and waits for them to end, then
+// makes a last attempt at queued removals and activity writes. Sessions stay
 // resolvable from memory; writes return ErrClosed. Close is idempotent.
 func (m *Manager) Close() error {
 	if !m.closed.CompareAndSwap(false, true) {
 		return nil
 	}
 	m.cancel()
-	<-m.done
+	m.wg.Wait()
 	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
 	defer cancel()
 	err := errors.Join(m.retryRemoves(ctx), m.flushTouches(ctx))
@@ -879,20 +948,6 @@ func (u *userIndex) ids(userID string) []string {
 		return slices.Clone(rec.ids)
 	}
 	return nil
-}
-
-// take removes userID from the index and returns its session IDs.
-func (u *userIndex) take(userID string) []string {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	rec := u.m[userID]
-	if rec == nil {
-		return nil
-	}
-	delete(u.m, userID)
-	ids := rec.ids
-	rec.ids = nil
-	return ids
 }
 
 // Lifetime returns the lifetime of a session created with a zero

@@ -17,8 +17,10 @@ const DefaultTableName = "gormsession_sessions"
 //	device      '' when unknown
 //	data        opaque bytes (blob / bytea)
 //	created_at  never changed after the first save
-//	updated_at
+//	updated_at  indexed; the change marker other instances poll
 //	expires_at  indexed; NULL means the session never expires
+//	revoked_at  NULL for a live session; set on a revoked session's
+//	            tombstone, which cleanup deletes later
 //
 // Applications rarely use Model directly; it is exported so that migrations
 // can be run or inspected with the application's own tooling.
@@ -29,8 +31,9 @@ type Model struct {
 	Device    string     `gorm:"size:191;not null;default:''"`
 	Data      []byte     `gorm:""`
 	CreatedAt time.Time  `gorm:"not null;autoCreateTime:false"`
-	UpdatedAt time.Time  `gorm:"not null;autoUpdateTime:false"`
+	UpdatedAt time.Time  `gorm:"not null;autoUpdateTime:false;index"`
 	ExpiresAt *time.Time `gorm:"index"`
+	RevokedAt *time.Time
 }
 
 // TableName returns DefaultTableName. A Store with another

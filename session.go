@@ -101,6 +101,27 @@ type Toucher interface {
 	Touch(ctx context.Context, ids []string, at time.Time) error
 }
 
+// ChangeFeed is a Backend that can list recent changes, so that several
+// Managers on one database stay coherent: what one instance creates,
+// updates, rotates or revokes reaches the others.
+type ChangeFeed interface {
+	// Changes calls fn for every session saved, touched or removed at or
+	// after since (by UpdatedAt), oldest first. revoked is true for a
+	// removed session; the Backend must report removals this way for a
+	// while after they happen (a tombstone), not forget them at once.
+	Changes(ctx context.Context, since time.Time, fn func(s *Session, revoked bool) error) error
+}
+
+// ChangeNotifier pushes word of changes made by other instances, so that a
+// Manager reads the ChangeFeed at once instead of at its next poll. The
+// package pgnotify implements it with PostgreSQL LISTEN/NOTIFY.
+type ChangeNotifier interface {
+	// Listen calls wake whenever sessions may have changed, until ctx is
+	// done or listening fails. It returns nil when ctx is done; on any
+	// other error the Manager calls it again after a pause.
+	Listen(ctx context.Context, wake func()) error
+}
+
 // Errors returned by this package. They are wrapped with context; test them
 // with errors.Is.
 var (

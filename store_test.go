@@ -208,8 +208,8 @@ func TestRawTokenIsNotStored(t *testing.T) {
 				}
 			}
 		}
-		if nrows != 5 {
-			t.Fatalf("scanned %d rows, want 5", nrows)
+		if nrows != 6 { // 5 live sessions and the tombstone of the rotated one
+			t.Fatalf("scanned %d rows, want 6", nrows)
 		}
 	})
 }
@@ -223,4 +223,36 @@ func sessionFor(user string) gormsession.Session {
 		UpdatedAt: now,
 		ExpiresAt: now.Add(time.Hour),
 	}
+}
+
+func TestTombstonesArePurgedAfterTheirTTL(t *testing.T) {
+	eachDB(t, func(t *testing.T, tdb testDB) {
+		ctx := context.Background()
+		db := tdb.Open(t)
+		st, err := gormsession.NewStore(db, gormsession.StoreOptions{TableName: tdb.Table, TombstoneTTL: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := sessionFor("alice")
+		s.ExpiresAt = time.Time{}
+		if err := st.Save(ctx, &s); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Remove(ctx, s.ID); err != nil {
+			t.Fatal(err)
+		}
+		count := func() (n int64) {
+			t.Helper()
+			if err := db.Table(tdb.Table).Count(&n).Error; err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		if _, err := st.RemoveExpired(ctx, time.Now()); err != nil || count() != 1 {
+			t.Fatalf("a fresh tombstone was purged (rows %d, err %v)", count(), err)
+		}
+		if _, err := st.RemoveExpired(ctx, time.Now().Add(time.Hour+time.Minute)); err != nil || count() != 0 {
+			t.Fatalf("an old tombstone was kept (rows %d, err %v)", count(), err)
+		}
+	})
 }

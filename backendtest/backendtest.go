@@ -61,6 +61,8 @@ var tests = []struct {
 	{"RemoveExpiredUsesInclusiveBoundary", testRemoveExpired},
 	{"StreamSkipsExpired", testStream},
 	{"TouchSetsUpdatedAt", testTouch},
+	{"ChangesReportSavesAndRemovals", testChanges},
+	{"SaveDoesNotReviveRemovedSession", testNoRevive},
 }
 
 // base is a fixed instant with microsecond precision, which every supported
@@ -363,5 +365,73 @@ func testTouch(t *testing.T, b gormsession.Backend) {
 	}
 	if len(all) != 3 {
 		t.Errorf("Touch of an unknown ID created a row: %d sessions", len(all))
+	}
+}
+
+func testChanges(t *testing.T, b gormsession.Backend) {
+	cf, ok := b.(gormsession.ChangeFeed)
+	if !ok {
+		t.Skip("backend is not a ChangeFeed")
+	}
+	ctx := context.Background()
+	old, fresh, removed := newSession("a"), newSession("a"), newSession("b")
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	old.UpdatedAt = now.Add(-time.Hour)
+	fresh.UpdatedAt = now
+	removed.UpdatedAt = now.Add(-time.Hour)
+	save(t, b, old, fresh, removed)
+	if err := b.Remove(ctx, removed.ID); err != nil {
+		t.Fatal(err)
+	}
+	type change struct {
+		s       gormsession.Session
+		revoked bool
+	}
+	var got []change
+	err := cf.Changes(ctx, now.Add(-time.Minute), func(s *gormsession.Session, revoked bool) error {
+		got = append(got, change{*s, revoked})
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("Changes: %v", err)
+	}
+	seen := map[string]bool{}
+	for _, c := range got {
+		seen[c.s.ID] = c.revoked
+	}
+	if _, ok := seen[old.ID]; ok {
+		t.Error("Changes reported a session unchanged since before since")
+	}
+	if rev, ok := seen[fresh.ID]; !ok || rev {
+		t.Errorf("Changes: fresh session reported %v (revoked %v), want live", ok, rev)
+	}
+	if rev, ok := seen[removed.ID]; !ok || !rev {
+		t.Errorf("Changes: removed session reported %v (revoked %v), want a removal", ok, rev)
+	}
+	if len(got) != 2 {
+		t.Errorf("Changes reported %d changes, want 2", len(got))
+	}
+}
+
+func testNoRevive(t *testing.T, b gormsession.Backend) {
+	if _, ok := b.(gormsession.ChangeFeed); !ok {
+		t.Skip("backend keeps no tombstones (not a ChangeFeed)")
+	}
+	s := newSession("alice")
+	save(t, b, s)
+	if err := b.Remove(context.Background(), s.ID); err != nil {
+		t.Fatal(err)
+	}
+	s.Data = []byte("late update")
+	if err := b.Save(context.Background(), &s); err != nil {
+		t.Fatalf("Save after Remove: %v", err)
+	}
+	if all := loadAll(t, b); len(all) != 0 {
+		t.Fatalf("Save after Remove brought the session back")
+	}
+	if g, ok := b.(gormsession.Getter); ok {
+		if _, found, err := g.Get(context.Background(), s.ID); found || err != nil {
+			t.Fatalf("Get after Remove+Save = found %v, err %v", found, err)
+		}
 	}
 }
