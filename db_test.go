@@ -24,6 +24,7 @@ import (
 // process would get.
 type testDB struct {
 	Name  string
+	DSN   string // the DSN Open uses (SQLite: with its options)
 	Open  func(t testing.TB) *gorm.DB
 	Table string // a table of this test's own
 }
@@ -55,10 +56,11 @@ func newSQLite(t testing.TB) testDB {
 	path := filepath.Join(t.TempDir(), "sessions.db")
 	return testDB{
 		Name:  "sqlite",
+		DSN:   sqliteDSN(path),
 		Table: uniqueTable(),
 		Open: func(t testing.TB) *gorm.DB {
 			t.Helper()
-			db, err := gorm.Open(sqlite.Open(sqliteDSN(path)), quietConfig())
+			db, err := openDSN(sqliteDSN(path))
 			if err != nil {
 				t.Fatalf("open sqlite: %v", err)
 			}
@@ -102,7 +104,7 @@ func newPostgres(t testing.TB) testDB {
 		closeOnCleanup(t, db)
 		return db
 	}
-	tdb := testDB{Name: "postgres", Table: uniqueTable(), Open: open}
+	tdb := testDB{Name: "postgres", DSN: dsn, Table: uniqueTable(), Open: open}
 	admin := open(t)
 	t.Cleanup(func() { admin.Exec(`DROP TABLE IF EXISTS "` + tdb.Table + `"`) })
 	return tdb
@@ -184,3 +186,12 @@ func newClock(t time.Time) *clock {
 func (c *clock) Now() time.Time      { return time.Unix(0, c.t.Load()) }
 func (c *clock) Add(d time.Duration) { c.t.Add(int64(d)) }
 func (c *clock) Set(t time.Time)     { c.t.Store(t.UnixNano()) }
+
+// openDSN opens a postgres:// DSN with the PostgreSQL driver and anything
+// else as a SQLite file.
+func openDSN(dsn string) (*gorm.DB, error) {
+	if strings.HasPrefix(dsn, "postgres://") {
+		return gorm.Open(postgres.Open(dsn), quietConfig())
+	}
+	return gorm.Open(sqlite.Open(dsn), quietConfig())
+}

@@ -799,16 +799,26 @@ func (m *Manager) sweep() (int, []string) {
 	return len(gone), idle
 }
 
-// retryRemoves tries the queued Backend deletes again.
+// retryRemoves tries the queued Backend deletes again. An ID leaves the
+// queue only once its delete has succeeded.
 func (m *Manager) retryRemoves(ctx context.Context) error {
 	m.pendingMu.Lock()
 	ids := make([]string, 0, len(m.pendingRemoves))
 	for id := range m.pendingRemoves {
 		ids = append(ids, id)
 	}
-	clear(m.pendingRemoves)
 	m.pendingMu.Unlock()
-	return m.removeEach(ctx, ids)
+	var errs []error
+	for _, id := range ids {
+		if err := m.backend.Remove(ctx, id); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		m.pendingMu.Lock()
+		delete(m.pendingRemoves, id)
+		m.pendingMu.Unlock()
+	}
+	return errors.Join(errs...)
 }
 
 // PendingRemovals returns how many Backend deletes are queued for retry.
