@@ -135,7 +135,8 @@ func (s *Store) Get(r *http.Request, name string) (*sessions.Session, error) {
 // be used: securecookie's error for a tampered, truncated or foreign
 // cookie, or one wrapping gormsession.ErrNotFound for a session that
 // expired or was revoked. A missing cookie is not an error. New reads memory
-// only: no database statement.
+// only, with no database statement, for every session the Manager holds; a
+// Manager that syncs with other instances may look an unknown token up once.
 func (s *Store) New(r *http.Request, name string) (*sessions.Session, error) {
 	b := &binding{Store: s}
 	session := sessions.NewSession(b, name)
@@ -153,7 +154,7 @@ func (s *Store) New(r *http.Request, name string) (*sessions.Session, error) {
 	if err != nil {
 		return session, err
 	}
-	sess, ok := s.m.Resolve(token)
+	sess, ok := s.m.ResolveContext(r.Context(), token)
 	if !ok {
 		return session, fmt.Errorf("gorillastore: session %q: %w", name, gormsession.ErrNotFound)
 	}
@@ -294,6 +295,7 @@ func (s *Store) Save(r *http.Request, w http.ResponseWriter, session *sessions.S
 		if b != nil {
 			b.token = created.Token
 		}
+		s.prime(&created, session.Values)
 		http.SetCookie(w, sessions.NewCookie(name, encoded, opts))
 		return nil
 	}
@@ -319,15 +321,25 @@ func (s *Store) Save(r *http.Request, w http.ResponseWriter, session *sessions.S
 	if lifetime > 0 {
 		expires = s.m.Now().Add(lifetime)
 	}
-	_, err = s.m.Update(ctx, session.ID, func(x *gormsession.Session) {
+	updated, err := s.m.Update(ctx, session.ID, func(x *gormsession.Session) {
 		x.Data = data
 		x.ExpiresAt = expires
 	})
 	if err != nil {
 		return fmt.Errorf("gorillastore: save %q: %w", name, err)
 	}
+	s.prime(&updated, session.Values)
 	http.SetCookie(w, sessions.NewCookie(name, encoded, opts))
 	return nil
+}
+
+// prime caches the values just saved as the decoded form of the stored
+// Data, when the codec is known to give them back exactly, so that the next
+// Get of the session needs no decode.
+func (s *Store) prime(saved *gormsession.Session, values map[any]any) {
+	if len(saved.Data) > 0 && roundTrips(s.codec(), values) {
+		s.cache.put(saved.ID, saved.Data, values)
+	}
 }
 
 // maxAgeLifetime converts a positive MaxAge to a lifetime. One too large for
