@@ -13,15 +13,15 @@ import (
 // are compared by identity, so no other package can collide with them.
 type ctxKey struct{ name string }
 
-var (
-	authKey   = &ctxKey{"session"}
-	configKey = &ctxKey{"config"}
-)
+var authKey = &ctxKey{"session"}
 
-// authState is what Authenticate stores for an authenticated request.
+// authState is what Authenticate stores for an authenticated request. An
+// anonymous request gets its *config alone under the same key, so that
+// every request costs one context entry and Login finds the configuration.
 type authState struct {
 	s          gormsession.Session
-	fromCookie bool
+	cfg        *config
+	fromCookie bool // s came from the cookie rather than a bearer token
 }
 
 // Authenticate returns middleware that finds the session of each request
@@ -45,20 +45,39 @@ type authState struct {
 func Authenticate(m *gormsession.Manager, opts Options) gin.HandlerFunc {
 	cfg := newConfig(opts)
 	return func(c *gin.Context) {
-		c.Set(configKey, cfg)
 		r := c.Request
 		auth := r.Header.Get("Authorization")
-		s, ok := m.ResolveRequest(r, cfg.name)
-		bearer := ok && s.Token == gormsession.BearerToken(auth)
-		if ok {
-			c.Set(authKey, authState{s: s, fromCookie: !bearer})
+		if tok := gormsession.BearerToken(auth); tok != "" {
+			if s, ok := m.ResolveContext(r.Context(), tok); ok {
+				s.Token = tok
+				c.Set(authKey, authState{s: s, cfg: cfg})
+				return // bearer-authenticated: no cross-origin check
+			}
 		}
-		if cfg.cop == nil || bearer || (!ok && auth != "") {
-			return
+		if ck, err := r.Cookie(cfg.name); err == nil && ck.Value != "" {
+			if s, ok := m.ResolveContext(r.Context(), ck.Value); ok {
+				s.Token = ck.Value
+				c.Set(authKey, authState{s: s, cfg: cfg, fromCookie: true})
+				cfg.checkOrigin(c)
+				return
+			}
 		}
-		if err := cfg.cop.Check(r); err != nil {
-			c.AbortWithStatusJSON(http.StatusForbidden, gin.H{"error": "cross-origin request rejected"})
+		c.Set(authKey, cfg) // a pointer: no allocation
+		if auth == "" {
+			// An anonymous request with an Authorization header carries no
+			// ambient credential that a forged request could ride on.
+			cfg.checkOrigin(c)
 		}
+	}
+}
+
+// checkOrigin answers 403 to an unsafe cross-origin request.
+func (cfg *config) checkOrigin(c *gin.Context) {
+	if cfg.cop == nil {
+		return
+	}
+	if err := cfg.cop.Check(c.Request); err != nil {
+		c.AbortWithStatusJSON(http.StatusForbidden, gin.H{"error": "cross-origin request rejected"})
 	}
 }
 
@@ -92,10 +111,14 @@ func current(c *gin.Context) (authState, bool) {
 // configOf returns the configuration of the Authenticate middleware on the
 // route, or the defaults.
 func configOf(c *gin.Context) *config {
-	if v, ok := c.Get(configKey); ok {
-		if cfg, ok := v.(*config); ok {
-			return cfg
+	v, _ := c.Get(authKey)
+	switch v := v.(type) {
+	case authState:
+		if v.cfg != nil {
+			return v.cfg
 		}
+	case *config:
+		return v
 	}
 	return defaultConfig
 }
@@ -129,7 +152,7 @@ func Login(c *gin.Context, m *gormsession.Manager, p gormsession.NewSession) (go
 		}
 	}
 	http.SetCookie(c.Writer, cfg.sessionCookie(s, s.UpdatedAt))
-	c.Set(authKey, authState{s: s, fromCookie: true})
+	c.Set(authKey, authState{s: s, cfg: cfg, fromCookie: true})
 	return s, nil
 }
 
@@ -145,7 +168,7 @@ func Logout(c *gin.Context, m *gormsession.Manager) error {
 		s, ok = m.ResolveRequest(c.Request, cfg.name)
 	}
 	http.SetCookie(c.Writer, cfg.expiredCookie())
-	c.Set(authKey, nil)
+	c.Set(authKey, cfg)
 	if !ok {
 		return nil
 	}
@@ -171,10 +194,11 @@ func Rotate(c *gin.Context, m *gormsession.Manager) (gormsession.Session, error)
 	if err != nil {
 		return gormsession.Session{}, fmt.Errorf("ginmiddleware: rotate: %w", err)
 	}
+	cfg := configOf(c)
 	if st.fromCookie {
-		http.SetCookie(c.Writer, configOf(c).sessionCookie(s, s.UpdatedAt))
+		http.SetCookie(c.Writer, cfg.sessionCookie(s, s.UpdatedAt))
 	}
-	c.Set(authKey, authState{s: s, fromCookie: st.fromCookie})
+	c.Set(authKey, authState{s: s, cfg: cfg, fromCookie: st.fromCookie})
 	return s, nil
 }
 
