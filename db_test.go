@@ -6,7 +6,9 @@ import (
 	"encoding/hex"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -194,4 +196,26 @@ func openDSN(dsn string) (*gorm.DB, error) {
 		return gorm.Open(postgres.Open(dsn), quietConfig())
 	}
 	return gorm.Open(sqlite.Open(dsn), quietConfig())
+}
+
+// recorder is a GORM logger that keeps the SQL of every statement.
+type recorder struct {
+	logger.Interface
+	mu   sync.Mutex
+	sqls []string
+}
+
+func (r *recorder) LogMode(logger.LogLevel) logger.Interface { return r }
+
+func (r *recorder) Trace(ctx context.Context, begin time.Time, fc func() (string, int64), err error) {
+	sql, _ := fc()
+	r.mu.Lock()
+	r.sqls = append(r.sqls, sql)
+	r.mu.Unlock()
+}
+
+func (r *recorder) statements() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.sqls)
 }

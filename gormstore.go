@@ -152,7 +152,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 	}
 	var err error
 	for attempt := range 5 {
-		if err = s.tx(ctx).AutoMigrate(&Model{}); err == nil {
+		if err = s.tx(ctx).AutoMigrate(migrationModel(s.dialect)); err == nil {
 			return nil
 		}
 		select {

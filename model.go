@@ -36,6 +36,32 @@ type Model struct {
 	RevokedAt *time.Time
 }
 
+// mysqlModel is Model with the microsecond precision that MySQL's DATETIME
+// lacks by default (PostgreSQL and SQLite keep it as they are, and GORM
+// would alter their columns on every start if asked for it explicitly).
+type mysqlModel struct {
+	ID        string     `gorm:"primaryKey;size:64"`
+	UserID    string     `gorm:"size:191;not null;index"`
+	TenantID  string     `gorm:"size:191;not null;default:''"`
+	Device    string     `gorm:"size:191;not null;default:''"`
+	Data      []byte     `gorm:"type:longblob"`
+	CreatedAt time.Time  `gorm:"not null;autoCreateTime:false;precision:6"`
+	UpdatedAt time.Time  `gorm:"not null;autoUpdateTime:false;precision:6;index"`
+	ExpiresAt *time.Time `gorm:"precision:6;index"`
+	RevokedAt *time.Time `gorm:"precision:6"`
+}
+
+// TableName returns DefaultTableName, as Model does.
+func (mysqlModel) TableName() string { return DefaultTableName }
+
+// migrationModel returns the model AutoMigrate uses on the dialect.
+func migrationModel(dialect string) any {
+	if dialect == "mysql" {
+		return &mysqlModel{}
+	}
+	return &Model{}
+}
+
 // TableName returns DefaultTableName. A Store with another
 // StoreOptions.TableName overrides it per statement.
 func (Model) TableName() string { return DefaultTableName }

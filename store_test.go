@@ -7,6 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+
 	"github.com/gormsession/gormsession"
 	"github.com/gormsession/gormsession/backendtest"
 )
@@ -51,8 +54,14 @@ func TestMigrateIsIdempotent(t *testing.T) {
 				t.Fatalf("second Migrate: %v", err)
 			}
 		}
-		if _, err := gormsession.NewStore(db, gormsession.StoreOptions{TableName: tdb.Table}); err != nil {
+		rec := &recorder{Interface: logger.Discard}
+		if _, err := gormsession.NewStore(db.Session(&gorm.Session{Logger: rec}), gormsession.StoreOptions{TableName: tdb.Table}); err != nil {
 			t.Fatalf("NewStore on an existing table: %v", err)
+		}
+		for _, stmt := range rec.statements() {
+			if up := strings.ToUpper(stmt); strings.HasPrefix(up, "ALTER") || strings.HasPrefix(up, "CREATE") || strings.HasPrefix(up, "DROP") {
+				t.Errorf("migrating an up-to-date table ran DDL: %s", stmt)
+			}
 		}
 		all, err := st.LoadAll(context.Background())
 		if err != nil || len(all) != 1 {

@@ -126,7 +126,7 @@ func equal(t *testing.T, got, want gormsession.Session) {
 		got.Device != want.Device || !bytes.Equal(got.Data, want.Data) ||
 		!got.CreatedAt.Equal(want.CreatedAt) || !got.UpdatedAt.Equal(want.UpdatedAt) ||
 		!got.ExpiresAt.Equal(want.ExpiresAt) {
-		t.Errorf("stored session differs\n got: %+v\nwant: %+v", got, want)
+		t.Errorf("stored session differs\n got: %s\nwant: %s", describe(got), describe(want))
 	}
 	if got.Token != "" {
 		t.Errorf("stored session has a Token")
@@ -434,4 +434,14 @@ func testNoRevive(t *testing.T, b gormsession.Backend) {
 			t.Fatalf("Get after Remove+Save = found %v, err %v", found, err)
 		}
 	}
+}
+
+// describe prints a session for a failure message, with Data abridged.
+func describe(s gormsession.Session) string {
+	data := s.Data
+	if len(data) > 16 {
+		data = data[:16]
+	}
+	return fmt.Sprintf("{ID:%s User:%q Tenant:%q Device:%q Data(%d bytes):%x Created:%v Updated:%v Expires:%v}",
+		s.ID, s.UserID, s.TenantID, s.Device, len(s.Data), data, s.CreatedAt, s.UpdatedAt, s.ExpiresAt)
 }

@@ -1,0 +1,112 @@
+package e2e
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"testing"
+	"time"
+
+	"gorm.io/driver/mysql"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+
+	"github.com/gormsession/gormsession"
+	"github.com/gormsession/gormsession/backendtest"
+)
+
+const defaultMySQLDSN = "root@tcp(127.0.0.1:3306)/test?parseTime=true&loc=UTC"
+
+// openMariaDB opens the MariaDB/MySQL test database at GORMSESSION_MYSQL_DSN
+// (default: root on 127.0.0.1:3306, database test). It skips when the
+// database is unreachable, unless GORMSESSION_REQUIRE_DB names mysql.
+func openMariaDB(t *testing.T) *gorm.DB {
+	t.Helper()
+	dsn := os.Getenv("GORMSESSION_MYSQL_DSN")
+	if dsn == "" {
+		dsn = defaultMySQLDSN
+	}
+	db, err := gorm.Open(mysql.Open(dsn), &gorm.Config{Logger: logger.Discard})
+	if err == nil {
+		sqlDB, _ := db.DB()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err = sqlDB.PingContext(ctx)
+		cancel()
+	}
+	if err != nil {
+		if requireDB("mysql") {
+			t.Fatalf("MariaDB at %s is unreachable and GORMSESSION_REQUIRE_DB requires it: %v", dsn, err)
+		}
+		t.Skipf("MariaDB unreachable (set GORMSESSION_MYSQL_DSN): %v", err)
+	}
+	t.Cleanup(func() {
+		if sqlDB, err := db.DB(); err == nil {
+			sqlDB.Close()
+		}
+	})
+	return db
+}
+
+func randomTable(prefix string) string {
+	var b [6]byte
+	rand.Read(b[:])
+	return prefix + hex.EncodeToString(b[:])
+}
+
+func TestMariaDBConformance(t *testing.T) {
+	db := openMariaDB(t)
+	backendtest.Run(t, func(t *testing.T) gormsession.Backend {
+		table := randomTable("gs_e2e_")
+		t.Cleanup(func() { db.Exec("DROP TABLE IF EXISTS `" + table + "`") })
+		st, err := gormsession.NewStore(db, gormsession.StoreOptions{TableName: table})
+		if err != nil {
+			t.Fatalf("NewStore on MariaDB: %v", err)
+		}
+		return st
+	})
+}
+
+func TestMariaDBSessionsSurviveRestart(t *testing.T) {
+	ctx := context.Background()
+	table := randomTable("gs_e2e_")
+	db := openMariaDB(t)
+	t.Cleanup(func() { db.Exec("DROP TABLE IF EXISTS `" + table + "`") })
+	st, err := gormsession.NewStore(db, gormsession.StoreOptions{TableName: table})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m1, err := gormsession.NewManager(ctx, st, gormsession.ManagerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := m1.Create(ctx, gormsession.NewSession{UserID: "alice", TenantID: "acme", Device: "Firefox", Data: []byte{0, 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone, err := m1.Create(ctx, gormsession.NewSession{UserID: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m1.Revoke(ctx, gone.ID); err != nil {
+		t.Fatal(err)
+	}
+	m1.Close()
+
+	st2, err := gormsession.NewStore(openMariaDB(t), gormsession.StoreOptions{TableName: table})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m2, err := gormsession.NewManager(ctx, st2, gormsession.ManagerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m2.Close()
+	got, ok := m2.Resolve(s.Token)
+	if !ok || got.UserID != "alice" || got.TenantID != "acme" || string(got.Data) != "\x00\x01" || !got.ExpiresAt.Equal(s.ExpiresAt) {
+		t.Fatalf("after restart on MariaDB: %+v, %v", got, ok)
+	}
+	if _, ok := m2.Resolve(gone.Token); ok {
+		t.Fatal("a revoked session came back after a restart on MariaDB")
+	}
+}
