@@ -29,10 +29,12 @@ type authState struct {
 //
 // The token is taken from an "Authorization: Bearer <token>" header (the
 // scheme is case-insensitive; an empty token counts as none) or from the
-// token cookie; a bearer token that resolves wins over the cookie. Tokens
-// are resolved from the Manager's memory: no database statement is run.
-// Unknown, malformed, expired and revoked tokens leave the request
-// anonymous; RequireSession turns those away.
+// token cookie; a bearer token that resolves wins over the cookie. Known
+// tokens are resolved from the Manager's memory: no database statement is
+// run. (A Manager with SyncInterval, one of several instances, may look an
+// unknown token up in the database, at a bounded rate and with the
+// request's context.) Unknown, malformed, expired and revoked tokens leave
+// the request anonymous; RequireSession turns those away.
 //
 // Unsafe requests (any method but GET, HEAD and OPTIONS) that are not
 // authenticated by a bearer token pass through opts.CrossOrigin, the
@@ -63,9 +65,10 @@ func Authenticate(m *gormsession.Manager, opts Options) gin.HandlerFunc {
 			}
 		}
 		c.Set(authKey, cfg) // a pointer: no allocation
+		// Anonymous requests are checked too (a forged login form), except
+		// those with an Authorization header: a browser does not add one
+		// on its own, so they carry no credential a forgery could ride on.
 		if auth == "" {
-			// An anonymous request with an Authorization header carries no
-			// ambient credential that a forged request could ride on.
 			cfg.checkOrigin(c)
 		}
 	}
