@@ -163,3 +163,27 @@ func newCookie(t *testing.T, w *writer) string {
 	c, _, _ := strings.Cut(h[0], ";")
 	return c
 }
+
+// TestAsyncCommitParameterReachesTheServer checks that the
+// postgres-async-commit database really runs with synchronous_commit off.
+func TestAsyncCommitParameterReachesTheServer(t *testing.T) {
+	for _, d := range databases {
+		if !strings.HasPrefix(d.name, "postgres") {
+			continue
+		}
+		t.Run(d.name, func(t *testing.T) {
+			db, _ := d.open(t, newCounter(), false)
+			var got string
+			if err := db.Raw("SHOW synchronous_commit").Scan(&got).Error; err != nil {
+				t.Fatal(err)
+			}
+			want := "on"
+			if strings.HasSuffix(d.name, "async-commit") {
+				want = "off"
+			}
+			if got != want {
+				t.Fatalf("synchronous_commit = %q, want %q", got, want)
+			}
+		})
+	}
+}
