@@ -120,7 +120,7 @@ func TestUnreachableDatabaseAnswers503(t *testing.T) {
 		}
 	}
 	// Reads are served from memory: the signed-in user still gets pages.
-	if status, body := fetch(signedIn.Get(srv.URL+"/")); status != http.StatusOK || !strings.Contains(body, "Hello, alice!") {
+	if status, body := fetch(signedIn.Get(srv.URL + "/")); status != http.StatusOK || !strings.Contains(body, "Hello, alice!") {
 		t.Fatalf("home while the database is down: %d\n%s", status, body)
 	}
 }
