@@ -199,7 +199,10 @@ func run(ctx context.Context, cfg config) error {
 	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(shutdown); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+		// Connections still busy, or opened by a browser in advance and
+		// never used: close them.
+		slog.Warn("closing the connections that are still open", "err", err)
+		return srv.Close()
 	}
 	return nil
 }
