@@ -48,7 +48,9 @@ type AppOptions struct {
 	// "-table", "mytable"; they come after -addr and -db, so they win.
 	Args []string
 	// Env are further environment variables ("KEY=value"), added to the
-	// test's own environment.
+	// test's own environment. Each App has a random SESSION_KEY of its own,
+	// kept across restarts; instances that share a database and should
+	// read each other's visits cookies need the same one set here.
 	Env []string
 	// ReadyTimeout bounds how long a start may take before the test
 	// fails. Default: 60 seconds.

@@ -65,6 +65,9 @@ type config struct {
 func main() {
 	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, nil)))
 	cfg, err := parseConfig(os.Args[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "ginapp:", err)
 		os.Exit(2)
@@ -82,16 +85,16 @@ func main() {
 func parseConfig(args []string) (config, error) {
 	var cfg config
 	fs := flag.NewFlagSet("ginapp", flag.ContinueOnError)
-	fs.StringVar(&cfg.addr, "addr", envOr("ADDR", ":8080"), "listen address")
-	fs.StringVar(&cfg.dsn, "db", envOr("DATABASE_URL", "gormsession-example.db"), "SQLite file path or postgres:// URL")
-	fs.StringVar(&cfg.table, "table", envOr("SESSION_TABLE", "gormsession_sessions"), "sessions table")
+	fs.StringVar(&cfg.addr, "addr", envOr("ADDR", ":8080"), "listen address (env ADDR)")
+	fs.StringVar(&cfg.dsn, "db", envOr("DATABASE_URL", "gormsession-example.db"), "SQLite file path or postgres:// URL (env DATABASE_URL)")
+	fs.StringVar(&cfg.table, "table", envOr("SESSION_TABLE", "gormsession_sessions"), "sessions table (env SESSION_TABLE)")
 	syncDefault, err := time.ParseDuration(envOr("SYNC_INTERVAL", "0s"))
 	if err != nil {
 		return cfg, fmt.Errorf("SYNC_INTERVAL: %w", err)
 	}
-	fs.DurationVar(&cfg.sync, "sync", syncDefault, "poll interval for changes made by other instances (0: single instance)")
-	fs.BoolVar(&cfg.notify, "notify", os.Getenv("NOTIFY") == "1", "PostgreSQL LISTEN/NOTIFY for changes made by other instances (needs -sync)")
-	insecure := fs.String("insecure-cookies", os.Getenv("INSECURE_COOKIES"), "leave Secure off cookies: true or false (default: true on a loopback or unspecified address)")
+	fs.DurationVar(&cfg.sync, "sync", syncDefault, "poll interval for changes made by other instances; 0 is a single instance (env SYNC_INTERVAL)")
+	fs.BoolVar(&cfg.notify, "notify", os.Getenv("NOTIFY") == "1", "hear of other instances' changes at once with PostgreSQL LISTEN/NOTIFY; needs -sync (env NOTIFY=1)")
+	insecure := fs.String("insecure-cookies", os.Getenv("INSECURE_COOKIES"), "true: leave Secure off cookies, for plain HTTP; default true on a loopback or unspecified address (env INSECURE_COOKIES)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
