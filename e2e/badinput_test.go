@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -116,6 +117,31 @@ func TestBadInputNeverFails5xx(t *testing.T) {
 		if status != http.StatusBadRequest && status != http.StatusUnauthorized {
 			t.Errorf("POST /api/login, %s: %d, want 400 or 401", b.name, status)
 		}
+	}
+
+	forms := []struct{ name, body string }{
+		{"NUL in the user name", "username=alice%00&password=password"},
+		{"64 KB password", "username=alice&password=" + huge},
+		{"repeated fields", "username=bob&username=alice&password=x&password=password"},
+		{"bad escapes", "username=%zz&password=%"},
+	}
+	for _, f := range forms {
+		status := rawRequest(t, app.Addr, fmt.Sprintf("POST /signin HTTP/1.1\r\nHost: %s\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", app.Addr, len(f.body), f.body))
+		if status != http.StatusBadRequest && status != http.StatusUnauthorized {
+			t.Errorf("POST /signin, %s: %d, want 400 or 401", f.name, status)
+		}
+	}
+
+	// Signed in as bob, a request to sign out alice's session by its ID
+	// does nothing.
+	var aliceMe struct{ Session string }
+	api(t, http.MethodGet, app.BaseURL+"/api/me", login.Token, "", &aliceMe)
+	bob := newHTTPUser(t)
+	if status, path, _ := bob.do(http.MethodPost, app.BaseURL+"/signin", url.Values{"username": {"bob"}, "password": {"password"}}, nil); status != http.StatusOK || path != "/" {
+		t.Fatalf("sign in as bob: %d at %s", status, path)
+	}
+	if status, _, _ := bob.do(http.MethodPost, app.BaseURL+"/devices/revoke", url.Values{"id": {aliceMe.Session}}, nil); status != http.StatusOK {
+		t.Fatalf("bob revoking alice's session: %d, want 200 (his devices page)", status)
 	}
 
 	if !app.Running() {

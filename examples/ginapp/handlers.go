@@ -282,11 +282,14 @@ type users struct {
 	dummy  []byte // compared against for unknown names, to take as long
 }
 
+// bcryptCost is the cost of the password hashes.
+var bcryptCost = bcrypt.DefaultCost
+
 // newUsers hashes the passwords of the demo accounts.
 func newUsers(passwords map[string]string) (*users, error) {
 	u := &users{hashes: make(map[string][]byte)}
 	for name, pw := range passwords {
-		h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.DefaultCost)
+		h, err := bcrypt.GenerateFromPassword([]byte(pw), bcryptCost)
 		if err != nil {
 			return nil, fmt.Errorf("hash password of %s: %w", name, err)
 		}
