@@ -177,7 +177,11 @@ $$`
 // if it has none. conn holds the migration lock.
 func (s *Store) installNotifyTrigger(conn *gorm.DB) error {
 	var n int64
-	if err := conn.Raw("SELECT count(*) FROM pg_proc WHERE proname = 'gormsession_notify'").Scan(&n).Error; err != nil {
+	// The function lives in the schema the table is created in (the first
+	// of the search path), where the trigger will look it up.
+	err := conn.Raw(`SELECT count(*) FROM pg_proc p JOIN pg_namespace ns ON ns.oid = p.pronamespace
+		WHERE p.proname = 'gormsession_notify' AND ns.nspname = current_schema()`).Scan(&n).Error
+	if err != nil {
 		return err
 	}
 	if n == 0 {
@@ -186,7 +190,7 @@ func (s *Store) installNotifyTrigger(conn *gorm.DB) error {
 		}
 	}
 	trigger := s.table + "_notify"
-	err := conn.Raw("SELECT count(*) FROM pg_trigger WHERE tgname = ? AND tgrelid = ?::regclass",
+	err = conn.Raw("SELECT count(*) FROM pg_trigger WHERE tgname = ? AND tgrelid = ?::regclass",
 		trigger, conn.Statement.Quote(s.table)).Scan(&n).Error
 	if err != nil || n > 0 {
 		return err

@@ -265,3 +265,29 @@ func TestTombstonesArePurgedAfterTheirTTL(t *testing.T) {
 		}
 	})
 }
+
+// TestMigrateInItsOwnSchema runs two Stores in two PostgreSQL schemas: the
+// NOTIFY trigger function must be installed in each.
+func TestMigrateInItsOwnSchema(t *testing.T) {
+	tdb := newPostgres(t)
+	admin := tdb.Open(t)
+	for _, schema := range []string{uniqueTable(), uniqueTable()} {
+		if err := admin.Exec(fmt.Sprintf("CREATE SCHEMA %q", schema)).Error; err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { admin.Exec(fmt.Sprintf("DROP SCHEMA %q CASCADE", schema)) })
+		db, err := openDSN(postgresDSN() + "&search_path=" + schema)
+		if err != nil {
+			t.Fatal(err)
+		}
+		closeOnCleanup(t, db)
+		st, err := gormsession.NewStore(db, gormsession.StoreOptions{})
+		if err != nil {
+			t.Fatalf("NewStore in schema %s: %v", schema, err)
+		}
+		s := sessionFor("alice")
+		if err := st.Save(context.Background(), &s); err != nil {
+			t.Fatalf("Save in schema %s: %v", schema, err)
+		}
+	}
+}
