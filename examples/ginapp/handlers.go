@@ -271,7 +271,9 @@ func (a *app) apiSessions(c *gin.Context) {
 	cur, _ := ginmiddleware.Current(c)
 	list := []apiSession{}
 	for _, s := range ginmiddleware.Devices(c, a.m) {
-		list = append(list, apiSession{s.ID, s.Device, s.CreatedAt, s.ExpiresAt, s.ID == cur.ID})
+		list = append(list, apiSession{
+			ID: s.ID, Device: s.Device, CreatedAt: s.CreatedAt, ExpiresAt: s.ExpiresAt, Current: s.ID == cur.ID,
+		})
 	}
 	c.JSON(http.StatusOK, gin.H{"sessions": list})
 }

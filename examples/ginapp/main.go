@@ -9,14 +9,15 @@
 // Sign in as alice or bob, password "password". The flags, each with an
 // environment variable for deployments:
 //
-//	-addr      ADDR           listen address (default ":8080")
-//	-db        DATABASE_URL   a SQLite file path, or a postgres:// URL (default "gormsession-example.db")
-//	-table     SESSION_TABLE  sessions table (default "gormsession_sessions")
-//	-sync      SYNC_INTERVAL  run as one of several instances on one database,
-//	                          polling for their changes this often (default 0: a single instance)
-//	-notify    NOTIFY=1       with PostgreSQL and -sync, hear of changes at once (LISTEN/NOTIFY)
-//	-insecure-cookies  INSECURE_COOKIES  leave Secure off the cookies, for plain HTTP
-//	                          (default: true when -addr is a loopback or unspecified address)
+//	-addr              ADDR              listen address (default ":8080")
+//	-db                DATABASE_URL      a SQLite file path or a postgres:// URL
+//	                                     (default "gormsession-example.db")
+//	-table             SESSION_TABLE     sessions table (default "gormsession_sessions")
+//	-sync              SYNC_INTERVAL     run as one of several instances on one database,
+//	                                     reading their changes this often (default 0: one instance)
+//	-notify            NOTIFY=1          with PostgreSQL and -sync, hear of their changes at once
+//	-insecure-cookies  INSECURE_COOKIES  leave Secure off the cookies, for plain HTTP (default:
+//	                                     true when -addr is a loopback or unspecified address)
 //
 // The gorilla-style session cookie is signed with SESSION_KEY (at least 32
 // bytes); without it a random key is made at start, and those cookies do
@@ -32,6 +33,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"strconv"
@@ -60,6 +62,14 @@ type config struct {
 	notify          bool
 	insecureCookies bool
 	sessionKey      []byte
+}
+
+func init() {
+	// Gin's debug mode prints every route at start; run in release mode
+	// unless GIN_MODE says otherwise.
+	if os.Getenv(gin.EnvGinMode) == "" {
+		gin.SetMode(gin.ReleaseMode)
+	}
 }
 
 func main() {
@@ -241,18 +251,8 @@ func newApp(ctx context.Context, db *gorm.DB, cfg config) (*app, error) {
 
 // redact hides the password of a database URL for the log.
 func redact(dsn string) string {
-	if i := strings.Index(dsn, "://"); i >= 0 {
-		if j := strings.LastIndex(dsn, "@"); j > i {
-			if k := strings.Index(dsn[i+3:j], ":"); k >= 0 {
-				return dsn[:i+3+k] + ":xxxxx" + dsn[j:]
-			}
-		}
+	if u, err := url.Parse(dsn); err == nil && u.User != nil {
+		return u.Redacted()
 	}
 	return dsn
-}
-
-func init() {
-	if os.Getenv(gin.EnvGinMode) == "" {
-		gin.SetMode(gin.ReleaseMode)
-	}
 }
