@@ -12,6 +12,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/gormsession/gormsession"
+	"github.com/gormsession/gormsession/internal/testdb"
 )
 
 // benchManager returns a Manager on SQLite holding n sessions, and their
@@ -80,11 +81,11 @@ func BenchmarkCreate(b *testing.B) {
 			} else {
 				tdb = newPostgres(b)
 			}
-			db, c := counted(tdb.Open(b))
+			db, c := testdb.Counted(tdb.Open(b))
 			m := newManager(b, newStore(b, tdb, db), gormsession.ManagerOptions{CleanupInterval: -1})
 			ctx := context.Background()
 			p := gormsession.NewSession{UserID: "alice", Device: "Firefox on Linux", Data: []byte("payload")}
-			c.n.Store(0)
+			c.Reset()
 			b.ReportAllocs()
 			b.ResetTimer()
 			for b.Loop() {
@@ -92,7 +93,7 @@ func BenchmarkCreate(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			b.ReportMetric(float64(c.n.Load())/float64(b.N), "stmts/op")
+			b.ReportMetric(float64(c.N())/float64(b.N), "stmts/op")
 		})
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gormsession/gormsession"
+	"github.com/gormsession/gormsession/internal/testdb"
 )
 
 // whoami answers the user of the request's session, or "anonymous".
@@ -24,7 +25,7 @@ var whoami = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 
 func TestMiddlewareResolvesBearerAndCookie(t *testing.T) {
 	ctx := context.Background()
-	clk := newClock(time.Now())
+	clk := testdb.NewClock(time.Now())
 	m := newManager(t, newStore(t, newSQLite(t), nil), gormsession.ManagerOptions{Now: clk.Now})
 	alice := create(t, m, gormsession.NewSession{UserID: "alice"})
 	bob := create(t, m, gormsession.NewSession{UserID: "bob"})

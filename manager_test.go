@@ -15,6 +15,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/gormsession/gormsession"
+	"github.com/gormsession/gormsession/internal/testdb"
 )
 
 func TestMain(m *testing.M) {
@@ -68,7 +69,7 @@ func sameSession(t *testing.T, got, want gormsession.Session) {
 func TestSessionsSurviveRestart(t *testing.T) {
 	eachDB(t, func(t *testing.T, tdb testDB) {
 		ctx := context.Background()
-		clk := newClock(time.Now())
+		clk := testdb.NewClock(time.Now())
 		opts := gormsession.ManagerOptions{Now: clk.Now}
 		m1, err := gormsession.NewManager(ctx, newStore(t, tdb, nil), opts)
 		if err != nil {
@@ -110,7 +111,7 @@ func TestSessionsSurviveRestart(t *testing.T) {
 
 func TestExpiryBoundaryIsInclusive(t *testing.T) {
 	st := newStore(t, newSQLite(t), nil)
-	clk := newClock(t0)
+	clk := testdb.NewClock(t0)
 	m := newManager(t, st, gormsession.ManagerOptions{Now: clk.Now})
 	s := create(t, m, gormsession.NewSession{UserID: "alice", Lifetime: time.Hour})
 	never := create(t, m, gormsession.NewSession{UserID: "alice", Lifetime: -1})
@@ -134,7 +135,7 @@ func TestExpiryBoundaryIsInclusive(t *testing.T) {
 }
 
 func TestDefaultLifetimeIsThirtyDays(t *testing.T) {
-	clk := newClock(t0)
+	clk := testdb.NewClock(t0)
 	m := newManager(t, newStore(t, newSQLite(t), nil), gormsession.ManagerOptions{Now: clk.Now})
 	s := create(t, m, gormsession.NewSession{UserID: "alice"})
 	if want := t0.Add(30 * 24 * time.Hour); !s.ExpiresAt.Equal(want) {
@@ -146,7 +147,7 @@ func TestRevokeAndListUser(t *testing.T) {
 	eachDB(t, func(t *testing.T, tdb testDB) {
 		ctx := context.Background()
 		st := newStore(t, tdb, nil)
-		clk := newClock(time.Now())
+		clk := testdb.NewClock(time.Now())
 		m := newManager(t, st, gormsession.ManagerOptions{Now: clk.Now})
 		var alice []gormsession.Session
 		for i := range 4 {
@@ -203,7 +204,7 @@ func TestRevokeAndListUser(t *testing.T) {
 func TestSetTenantDeviceDataExpiry(t *testing.T) {
 	eachDB(t, func(t *testing.T, tdb testDB) {
 		ctx := context.Background()
-		clk := newClock(time.Now())
+		clk := testdb.NewClock(time.Now())
 		m := newManager(t, newStore(t, tdb, nil), gormsession.ManagerOptions{Now: clk.Now})
 		s := create(t, m, gormsession.NewSession{UserID: "alice", Data: []byte("v1")})
 		clk.Add(time.Minute)
@@ -381,7 +382,7 @@ func TestCleanupRemovesExpiredFromMemoryAndDatabase(t *testing.T) {
 	eachDB(t, func(t *testing.T, tdb testDB) {
 		ctx := context.Background()
 		st := newStore(t, tdb, nil)
-		clk := newClock(time.Now())
+		clk := testdb.NewClock(time.Now())
 		m := newManager(t, st, gormsession.ManagerOptions{Now: clk.Now, CleanupInterval: -1})
 		short := create(t, m, gormsession.NewSession{UserID: "alice", Lifetime: time.Minute})
 		long := create(t, m, gormsession.NewSession{UserID: "alice", Lifetime: time.Hour})
@@ -403,22 +404,22 @@ func TestCleanupRemovesExpiredFromMemoryAndDatabase(t *testing.T) {
 func TestIdleTimeoutWithCoalescedTouches(t *testing.T) {
 	eachDB(t, func(t *testing.T, tdb testDB) {
 		ctx := context.Background()
-		db, c := counted(tdb.Open(t))
+		db, c := testdb.Counted(tdb.Open(t))
 		st := newStore(t, tdb, db)
-		clk := newClock(time.Now())
+		clk := testdb.NewClock(time.Now())
 		opts := gormsession.ManagerOptions{Now: clk.Now, IdleTimeout: 10 * time.Minute, CleanupInterval: -1}
 		m := newManager(t, st, opts)
 		s := create(t, m, gormsession.NewSession{UserID: "alice"})
 		idle := create(t, m, gormsession.NewSession{UserID: "alice"})
 
-		c.n.Store(0)
+		c.Reset()
 		for range 9 {
 			clk.Add(time.Minute)
 			for range 100 {
 				mustResolve(t, m, s.Token)
 			}
 		}
-		if n := c.n.Load(); n != 0 {
+		if n := c.N(); n != 0 {
 			t.Fatalf("900 resolves ran %d statements, want 0", n)
 		}
 		clk.Add(time.Minute) // idle has not been used for 10 minutes
@@ -429,7 +430,7 @@ func TestIdleTimeoutWithCoalescedTouches(t *testing.T) {
 			t.Fatal(err)
 		}
 		// One touch batch for s, one delete for idle.
-		if n := c.n.Load(); n > 4 {
+		if n := c.N(); n > 4 {
 			t.Fatalf("Cleanup after 900 resolves ran %d statements, want a few", n)
 		}
 		m.Close()
@@ -442,21 +443,21 @@ func TestIdleTimeoutWithCoalescedTouches(t *testing.T) {
 
 func TestResolveAndCreateStatementCounts(t *testing.T) {
 	eachDB(t, func(t *testing.T, tdb testDB) {
-		db, c := counted(tdb.Open(t))
+		db, c := testdb.Counted(tdb.Open(t))
 		m := newManager(t, newStore(t, tdb, db), gormsession.ManagerOptions{})
-		c.n.Store(0)
+		c.Reset()
 		s := create(t, m, gormsession.NewSession{UserID: "alice"})
-		if n := c.n.Load(); n != 1 {
+		if n := c.N(); n != 1 {
 			t.Errorf("Create ran %d statements, want 1", n)
 		}
-		c.n.Store(0)
+		c.Reset()
 		for range 1000 {
 			mustResolve(t, m, s.Token)
 			m.Resolve("not-a-token")
 		}
 		m.ListUser("alice")
 		m.Get(s.ID)
-		if n := c.n.Load(); n != 0 {
+		if n := c.N(); n != 0 {
 			t.Errorf("reads ran %d statements, want 0", n)
 		}
 	})

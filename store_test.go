@@ -8,10 +8,10 @@ import (
 	"time"
 
 	"gorm.io/gorm"
-	"gorm.io/gorm/logger"
 
 	"github.com/gormsession/gormsession"
 	"github.com/gormsession/gormsession/backendtest"
+	"github.com/gormsession/gormsession/internal/testdb"
 )
 
 func TestStoreConformance(t *testing.T) {
@@ -54,11 +54,11 @@ func TestMigrateIsIdempotent(t *testing.T) {
 				t.Fatalf("second Migrate: %v", err)
 			}
 		}
-		rec := &recorder{Interface: logger.Discard}
+		rec := testdb.NewRecorder()
 		if _, err := gormsession.NewStore(db.Session(&gorm.Session{Logger: rec}), gormsession.StoreOptions{TableName: tdb.Table}); err != nil {
 			t.Fatalf("NewStore on an existing table: %v", err)
 		}
-		for _, stmt := range rec.statements() {
+		for _, stmt := range rec.Statements() {
 			if up := strings.ToUpper(stmt); strings.HasPrefix(up, "ALTER") || strings.HasPrefix(up, "CREATE") || strings.HasPrefix(up, "DROP") {
 				t.Errorf("migrating an up-to-date table ran DDL: %s", stmt)
 			}
@@ -128,17 +128,17 @@ func TestMigrateUpgradesOlderTable(t *testing.T) {
 
 func TestStoreSaveIsOneStatement(t *testing.T) {
 	eachDB(t, func(t *testing.T, tdb testDB) {
-		db, c := counted(tdb.Open(t))
+		db, c := testdb.Counted(tdb.Open(t))
 		st := newStore(t, tdb, db)
 		ctx := context.Background()
 		s := sessionFor("alice")
 		for i, what := range []string{"insert", "update"} {
-			c.n.Store(0)
+			c.Reset()
 			s.Data = []byte{byte(i)}
 			if err := st.Save(ctx, &s); err != nil {
 				t.Fatal(err)
 			}
-			if n := c.n.Load(); n != 1 {
+			if n := c.N(); n != 1 {
 				t.Errorf("Save (%s) ran %d statements, want 1", what, n)
 			}
 		}
@@ -276,11 +276,11 @@ func TestMigrateInItsOwnSchema(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { admin.Exec(fmt.Sprintf("DROP SCHEMA %q CASCADE", schema)) })
-		db, err := openDSN(postgresDSN() + "&search_path=" + schema)
+		db, err := testdb.OpenDSN(testdb.PostgresDSN() + "&search_path=" + schema)
 		if err != nil {
 			t.Fatal(err)
 		}
-		closeOnCleanup(t, db)
+		testdb.CloseOnCleanup(t, db)
 		st, err := gormsession.NewStore(db, gormsession.StoreOptions{})
 		if err != nil {
 			t.Fatalf("NewStore in schema %s: %v", schema, err)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gormsession/gormsession"
+	"github.com/gormsession/gormsession/internal/testdb"
 	"github.com/gormsession/gormsession/pgnotify"
 )
 
@@ -130,34 +131,34 @@ func TestNotifyCarriesRevocationWithoutPolling(t *testing.T) {
 
 func TestReadThroughMissesAreBounded(t *testing.T) {
 	eachDB(t, func(t *testing.T, tdb testDB) {
-		db, c := counted(tdb.Open(t))
+		db, c := testdb.Counted(tdb.Open(t))
 		st := newStore(t, tdb, db)
 		m := newManager(t, st, gormsession.ManagerOptions{SyncInterval: time.Hour, ReadThroughRate: 5})
-		c.n.Store(0)
+		c.Reset()
 		// The same unknown token, again and again: one lookup.
 		unknown := gormsession.NewToken()
 		for range 100 {
 			mustNotResolve(t, m, unknown, "it was never created")
 		}
-		if n := c.n.Load(); n != 1 {
+		if n := c.N(); n != 1 {
 			t.Fatalf("100 resolves of one unknown token ran %d statements, want 1", n)
 		}
 		// A flood of random tokens: no more lookups than the rate allows.
-		c.n.Store(0)
+		c.Reset()
 		start := time.Now()
 		for range 1000 {
 			m.Resolve(gormsession.NewToken())
 		}
 		elapsed := time.Since(start).Seconds()
-		if n, limit := c.n.Load(), int64(5+5*elapsed+1); n > limit {
+		if n, limit := c.N(), int64(5+5*elapsed+1); n > limit {
 			t.Fatalf("1000 random tokens in %.2fs ran %d statements, want at most %d", elapsed, n, limit)
 		}
 		// Malformed tokens never reach the database.
-		c.n.Store(0)
+		c.Reset()
 		for _, bad := range []string{"", "x", "not a token at all, clearly not", string(make([]byte, 43))} {
 			m.Resolve(bad)
 		}
-		if n := c.n.Load(); n != 0 {
+		if n := c.N(); n != 0 {
 			t.Fatalf("malformed tokens ran %d statements", n)
 		}
 	})
@@ -179,7 +180,7 @@ const childEnv = "GORMSESSION_TEST_CHILD"
 // Store, as an application instance does at start.
 func runChild() {
 	dsn, table := os.Getenv("GORMSESSION_CHILD_DSN"), os.Getenv("GORMSESSION_CHILD_TABLE")
-	db, err := openDSN(dsn)
+	db, err := testdb.OpenDSN(dsn)
 	if err == nil {
 		_, err = gormsession.NewStore(db, gormsession.StoreOptions{TableName: table})
 	}

@@ -3,12 +3,14 @@ package benchmarks
 import (
 	"strings"
 	"testing"
+
+	"github.com/gormsession/gormsession/internal/testdb"
 )
 
 // fixture is one store on one database, with a saved session.
 type fixture struct {
 	sub    subject
-	stmts  *counter
+	stmts  *testdb.Counter
 	cookie string // the Cookie header of the saved session
 }
 
@@ -19,7 +21,7 @@ func eachStore(b *testing.B, bench func(b *testing.B, f *fixture)) {
 		b.Run(d.name, func(b *testing.B) {
 			for _, st := range stores {
 				b.Run(st.name, func(b *testing.B) {
-					stmts := newCounter()
+					stmts := testdb.NewCounter()
 					db, table := d.open(b, stmts, st.fixedTable)
 					f := &fixture{sub: st.open(b, db, table), stmts: stmts}
 					f.cookie = newSession(b, f.sub)
@@ -34,13 +36,13 @@ func eachStore(b *testing.B, bench func(b *testing.B, f *fixture)) {
 // operation.
 func (f *fixture) run(b *testing.B, op func(i int)) {
 	b.ReportAllocs()
-	before := f.stmts.n.Load()
+	before := f.stmts.N()
 	n := 0
 	for b.Loop() {
 		op(n)
 		n++
 	}
-	b.ReportMetric(float64(f.stmts.n.Load()-before)/float64(n), "stmts/op")
+	b.ReportMetric(float64(f.stmts.N()-before)/float64(n), "stmts/op")
 }
 
 // BenchmarkGet reads a session whose cookie the request carries.
@@ -93,7 +95,7 @@ func BenchmarkGetParallel(b *testing.B) {
 	eachStore(b, func(b *testing.B, f *fixture) {
 		base := baseRequest(f.cookie)
 		b.ReportAllocs()
-		before := f.stmts.n.Load()
+		before := f.stmts.N()
 		b.RunParallel(func(pb *testing.PB) {
 			w := newWriter()
 			for pb.Next() {
@@ -104,7 +106,7 @@ func BenchmarkGetParallel(b *testing.B) {
 				}
 			}
 		})
-		b.ReportMetric(float64(f.stmts.n.Load()-before)/float64(b.N), "stmts/op")
+		b.ReportMetric(float64(f.stmts.N()-before)/float64(b.N), "stmts/op")
 	})
 }
 
@@ -117,23 +119,23 @@ func TestStoresRoundTrip(t *testing.T) {
 		t.Run(d.name, func(t *testing.T) {
 			for _, st := range stores {
 				t.Run(st.name, func(t *testing.T) {
-					stmts := newCounter()
+					stmts := testdb.NewCounter()
 					db, table := d.open(t, stmts, st.fixedTable)
 					sub := st.open(t, db, table)
 					cookie := newSession(t, sub)
-					before := stmts.n.Load()
+					before := stmts.N()
 					user, err := sub.get(newWriter(), baseRequest(cookie))
 					if err != nil || user != "alice" {
 						t.Fatalf("get: %v, %v; want alice", user, err)
 					}
-					getStmts := stmts.n.Load() - before
+					getStmts := stmts.N() - before
 
 					w := newWriter()
-					before = stmts.n.Load()
+					before = stmts.N()
 					if err := sub.getSet(w, baseRequest(cookie), map[string]any{"user": "bob"}); err != nil {
 						t.Fatalf("save: %v", err)
 					}
-					saveStmts := stmts.n.Load() - before
+					saveStmts := stmts.N() - before
 					next := cookie
 					if st.name == "gorilla-cookiestore" {
 						next = newCookie(t, w)
@@ -172,7 +174,7 @@ func TestAsyncCommitParameterReachesTheServer(t *testing.T) {
 			continue
 		}
 		t.Run(d.name, func(t *testing.T) {
-			db, _ := d.open(t, newCounter(), false)
+			db, _ := d.open(t, testdb.NewCounter(), false)
 			var got string
 			if err := db.Raw("SHOW synchronous_commit").Scan(&got).Error; err != nil {
 				t.Fatal(err)

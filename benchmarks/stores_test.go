@@ -2,15 +2,12 @@ package benchmarks
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
-	"time"
+
+	"github.com/gormsession/gormsession/internal/testdb"
 
 	ginsessions "github.com/gin-contrib/sessions"
 	gingorm "github.com/gin-contrib/sessions/gorm"
@@ -20,7 +17,6 @@ import (
 	"gorm.io/driver/postgres"
 	"gorm.io/driver/sqlite"
 	"gorm.io/gorm"
-	"gorm.io/gorm/logger"
 
 	"github.com/gormsession/gormsession"
 	"github.com/gormsession/gormsession/gorillastore"
@@ -143,73 +139,44 @@ type database struct {
 	// statement counted by stmts, and a table name of the store's own (its
 	// own schema too when ownSchema is set, on PostgreSQL). It skips tb when
 	// the database is unreachable.
-	open func(tb testing.TB, stmts *counter, ownSchema bool) (db *gorm.DB, table string)
+	open func(tb testing.TB, stmts *testdb.Counter, ownSchema bool) (db *gorm.DB, table string)
 }
 
 var databases = []database{
 	{name: "sqlite", open: openSQLite},
-	{name: "postgres", open: func(tb testing.TB, stmts *counter, ownSchema bool) (*gorm.DB, string) {
+	{name: "postgres", open: func(tb testing.TB, stmts *testdb.Counter, ownSchema bool) (*gorm.DB, string) {
 		return openPostgres(tb, stmts, ownSchema, "")
 	}},
 	// The same server with synchronous_commit off for every store's
 	// connections: a commit no longer waits for its WAL flush, as on a
 	// server whose disk has a write cache. It shows the cost of the round
 	// trips each store makes, which the flush hides.
-	{name: "postgres-async-commit", open: func(tb testing.TB, stmts *counter, ownSchema bool) (*gorm.DB, string) {
+	{name: "postgres-async-commit", open: func(tb testing.TB, stmts *testdb.Counter, ownSchema bool) (*gorm.DB, string) {
 		return openPostgres(tb, stmts, ownSchema, "synchronous_commit=off")
 	}},
 }
 
-// sqliteDSN is the file setting every store gets on SQLite: WAL, a busy
-// timeout and synchronous=NORMAL, as gormsession's README advises.
-func sqliteDSN(path string) string {
-	return path + "?_journal_mode=WAL&_busy_timeout=10000&_synchronous=NORMAL"
-}
-
 // openSQLite gives every store a file of its own, with the same settings.
-func openSQLite(tb testing.TB, stmts *counter, _ bool) (*gorm.DB, string) {
+func openSQLite(tb testing.TB, stmts *testdb.Counter, _ bool) (*gorm.DB, string) {
 	path := filepath.Join(tb.TempDir(), "sessions.db")
-	db, err := gorm.Open(sqlite.Open(sqliteDSN(path)), &gorm.Config{Logger: stmts})
+	// WAL, a busy timeout and synchronous=NORMAL, as gormsession's README
+	// advises, for every store.
+	db, err := gorm.Open(sqlite.Open(testdb.SQLiteDSN(path)), &gorm.Config{Logger: stmts})
 	if err != nil {
 		tb.Fatalf("open sqlite: %v", err)
 	}
-	closeOnCleanup(tb, db)
+	testdb.CloseOnCleanup(tb, db)
 	return db, "sessions"
-}
-
-const defaultPostgresDSN = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-
-func postgresDSN() string {
-	if dsn := os.Getenv("GORMSESSION_POSTGRES_DSN"); dsn != "" {
-		return dsn
-	}
-	return defaultPostgresDSN
 }
 
 // openPostgres gives the store a table of its own, or a schema of its own
 // for a store whose table name is fixed; both are dropped at cleanup.
 // params are extra run-time parameters ("name=value&...") for the store's
 // connections.
-func openPostgres(tb testing.TB, stmts *counter, ownSchema bool, params string) (*gorm.DB, string) {
-	dsn := postgresDSN()
-	admin, err := gorm.Open(postgres.Open(dsn), &gorm.Config{Logger: logger.Discard})
-	if err == nil {
-		sqlDB, _ := admin.DB()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		err = sqlDB.PingContext(ctx)
-		cancel()
-		if err != nil {
-			sqlDB.Close()
-		}
-	}
-	if err != nil {
-		if requireDB("postgres") {
-			tb.Fatalf("PostgreSQL at %s is unreachable and GORMSESSION_REQUIRE_DB requires it: %v", dsn, err)
-		}
-		tb.Skipf("PostgreSQL unreachable (set GORMSESSION_POSTGRES_DSN): %v", err)
-	}
-	closeOnCleanup(tb, admin)
-	name := randomName()
+func openPostgres(tb testing.TB, stmts *testdb.Counter, ownSchema bool, params string) (*gorm.DB, string) {
+	dsn := testdb.PostgresDSN()
+	admin := testdb.DB{Name: "postgres", DSN: dsn}.Open(tb) // skips or fails when unreachable
+	name := testdb.UniqueName("gs_bench_")
 	withParams := func(dsn, params string) string {
 		if params == "" {
 			return dsn
@@ -224,7 +191,7 @@ func openPostgres(tb testing.TB, stmts *counter, ownSchema bool, params string) 
 		if err != nil {
 			tb.Fatalf("open postgres: %v", err)
 		}
-		closeOnCleanup(tb, db)
+		testdb.CloseOnCleanup(tb, db)
 		tb.Cleanup(func() { admin.Exec(`DROP TABLE IF EXISTS "` + name + `"`) })
 		return db, name
 	}
@@ -239,45 +206,8 @@ func openPostgres(tb testing.TB, stmts *counter, ownSchema bool, params string) 
 	if err != nil {
 		tb.Fatalf("open postgres: %v", err)
 	}
-	closeOnCleanup(tb, db)
+	testdb.CloseOnCleanup(tb, db)
 	return db, "sessions"
-}
-
-func randomName() string {
-	var b [6]byte
-	rand.Read(b[:])
-	return "gs_bench_" + hex.EncodeToString(b[:])
-}
-
-func requireDB(name string) bool {
-	for _, n := range strings.Split(os.Getenv("GORMSESSION_REQUIRE_DB"), ",") {
-		if strings.TrimSpace(n) == name {
-			return true
-		}
-	}
-	return false
-}
-
-func closeOnCleanup(tb testing.TB, db *gorm.DB) {
-	tb.Cleanup(func() {
-		if sqlDB, err := db.DB(); err == nil {
-			sqlDB.Close()
-		}
-	})
-}
-
-// counter is a GORM logger that counts the SQL statements run through it.
-type counter struct {
-	logger.Interface
-	n atomic.Int64
-}
-
-func newCounter() *counter { return &counter{Interface: logger.Discard} }
-
-func (c *counter) LogMode(logger.LogLevel) logger.Interface { return c }
-
-func (c *counter) Trace(ctx context.Context, begin time.Time, fc func() (string, int64), err error) {
-	c.n.Add(1)
 }
 
 // writer is a ResponseWriter that keeps only its header.

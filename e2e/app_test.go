@@ -1,3 +1,5 @@
+// Package e2e holds the end-to-end tests: real processes of the example
+// apps, a real browser, and every database the library supports.
 package e2e
 
 // This file runs examples/ginapp as a real process for end-to-end tests:

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/gormsession/gormsession/internal/testdb"
 )
 
 // faultCluster is a PostgreSQL cluster of the fault tests' own (port 5433),
@@ -30,7 +32,7 @@ func newFaultCluster(t *testing.T) *faultCluster {
 	t.Helper()
 	skip := func(why string) {
 		t.Helper()
-		if requireDB("postgres") {
+		if testdb.Required("postgres") {
 			t.Fatalf("fault tests need a PostgreSQL cluster of their own: %s", why)
 		}
 		t.Skipf("fault tests need a PostgreSQL cluster of their own: %s", why)
@@ -91,7 +93,7 @@ func (c *faultCluster) Stop(t *testing.T) {
 // back everything works without a restart and nothing acknowledged is lost.
 func TestDatabaseStopsAndReturns(t *testing.T) {
 	c := newFaultCluster(t)
-	app := StartApp(t, AppOptions{DatabaseURL: c.DSN, Args: []string{"-table", randomTable("gs_fault_")}})
+	app := StartApp(t, AppOptions{DatabaseURL: c.DSN, Args: []string{"-table", testdb.UniqueName("gs_fault_")}})
 
 	var acknowledged []string
 	for _, user := range []string{"alice", "bob", "alice"} {

@@ -1,48 +1,27 @@
 package e2e
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
-	"gorm.io/driver/postgres"
+	"github.com/gormsession/gormsession/internal/testdb"
+
 	"gorm.io/gorm"
-	"gorm.io/gorm/logger"
 )
 
-const defaultPostgresDSN = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-
-// postgresDSN returns the PostgreSQL to test on (GORMSESSION_POSTGRES_DSN,
-// else the local default) and a connection to it. It skips the test when
-// the database is unreachable, unless GORMSESSION_REQUIRE_DB names postgres.
+// postgresDSN returns the PostgreSQL to test on and a connection to it. It
+// skips the test when the database is unreachable, unless
+// GORMSESSION_REQUIRE_DB names postgres.
 func postgresDSN(t *testing.T) (string, *gorm.DB) {
 	t.Helper()
-	dsn := os.Getenv("GORMSESSION_POSTGRES_DSN")
-	if dsn == "" {
-		dsn = defaultPostgresDSN
-	}
-	db, err := gorm.Open(postgres.Open(dsn), &gorm.Config{Logger: logger.Discard})
-	if err == nil {
-		sqlDB, _ := db.DB()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		err = sqlDB.PingContext(ctx)
-		cancel()
-		t.Cleanup(func() { sqlDB.Close() })
-	}
-	if err != nil {
-		if requireDB("postgres") {
-			t.Fatalf("PostgreSQL at %s is unreachable and GORMSESSION_REQUIRE_DB requires it: %v", dsn, err)
-		}
-		t.Skipf("PostgreSQL at %s is unreachable: %v", dsn, err)
-	}
-	return dsn, db
+	dsn := testdb.PostgresDSN()
+	return dsn, testdb.DB{Name: "postgres", DSN: dsn}.Open(t)
 }
 
 // httpUser is a browser-like client: a cookie jar, redirects followed.
@@ -130,7 +109,7 @@ func api(t *testing.T, method, target, token, body string, out any) int {
 // signed in, sign out, and a clean stop on SIGTERM.
 func TestHTTPFlowOnPostgres(t *testing.T) {
 	dsn, db := postgresDSN(t)
-	table := randomTable("gs_e2e_app_")
+	table := testdb.UniqueName("gs_e2e_app_")
 	t.Cleanup(func() { db.Migrator().DropTable(table) })
 	app := StartApp(t, AppOptions{DatabaseURL: dsn, Args: []string{"-table", table}})
 	base := app.BaseURL

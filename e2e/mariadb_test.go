@@ -2,11 +2,11 @@ package e2e
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"os"
 	"testing"
 	"time"
+
+	"github.com/gormsession/gormsession/internal/testdb"
 
 	"gorm.io/driver/mysql"
 	"gorm.io/gorm"
@@ -35,7 +35,7 @@ func openMariaDB(t *testing.T) *gorm.DB {
 		cancel()
 	}
 	if err != nil {
-		if requireDB("mysql") {
+		if testdb.Required("mysql") {
 			t.Fatalf("MariaDB at %s is unreachable and GORMSESSION_REQUIRE_DB requires it: %v", dsn, err)
 		}
 		t.Skipf("MariaDB unreachable (set GORMSESSION_MYSQL_DSN): %v", err)
@@ -48,16 +48,10 @@ func openMariaDB(t *testing.T) *gorm.DB {
 	return db
 }
 
-func randomTable(prefix string) string {
-	var b [6]byte
-	rand.Read(b[:])
-	return prefix + hex.EncodeToString(b[:])
-}
-
 func TestMariaDBConformance(t *testing.T) {
 	db := openMariaDB(t)
 	backendtest.Run(t, func(t *testing.T) gormsession.Backend {
-		table := randomTable("gs_e2e_")
+		table := testdb.UniqueName("gs_e2e_")
 		t.Cleanup(func() { db.Exec("DROP TABLE IF EXISTS `" + table + "`") })
 		st, err := gormsession.NewStore(db, gormsession.StoreOptions{TableName: table})
 		if err != nil {
@@ -69,7 +63,7 @@ func TestMariaDBConformance(t *testing.T) {
 
 func TestMariaDBSessionsSurviveRestart(t *testing.T) {
 	ctx := context.Background()
-	table := randomTable("gs_e2e_")
+	table := testdb.UniqueName("gs_e2e_")
 	db := openMariaDB(t)
 	t.Cleanup(func() { db.Exec("DROP TABLE IF EXISTS `" + table + "`") })
 	st, err := gormsession.NewStore(db, gormsession.StoreOptions{TableName: table})

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gormsession/gormsession/internal/testdb"
 )
 
 // client is a goroutine-safe JSON API client of the app.
@@ -74,7 +76,7 @@ func mustLogin(t *testing.T, base, user string) string {
 func freshTable(t *testing.T, dsn string) string {
 	t.Helper()
 	_, db := postgresDSN(t)
-	table := randomTable("gs_multi_")
+	table := testdb.UniqueName("gs_multi_")
 	t.Cleanup(func() { db.Exec(`DROP TABLE IF EXISTS "` + table + `"`) })
 	return table
 }

@@ -141,7 +141,7 @@ func testAuthenticateHeadersAndCookies(t *testing.T, dbName string) {
 	srv := newAuthServer(t, e.m, ginmiddleware.Options{})
 	client := srv.Client()
 	t.Cleanup(client.CloseIdleConnections)
-	before := e.sql.n.Load()
+	before := e.sql.N()
 
 	tests := []struct {
 		name     string
@@ -228,7 +228,7 @@ func testAuthenticateHeadersAndCookies(t *testing.T, dbName string) {
 			}
 		})
 	}
-	if n := e.sql.n.Load() - before; n != 0 {
+	if n := e.sql.N() - before; n != 0 {
 		t.Errorf("resolving %d requests ran %d SQL statements, want 0", 2*len(tests), n)
 	}
 }

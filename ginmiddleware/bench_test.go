@@ -65,7 +65,7 @@ func BenchmarkRequest(b *testing.B) {
 	for _, bc := range cases {
 		b.Run(bc.name, func(b *testing.B) {
 			w := &discardWriter{h: make(http.Header)}
-			before := e.sql.n.Load()
+			before := e.sql.N()
 			b.ReportAllocs()
 			for b.Loop() {
 				w.code = 0
@@ -74,7 +74,7 @@ func BenchmarkRequest(b *testing.B) {
 			if w.code != bc.want {
 				b.Fatalf("status %d, want %d", w.code, bc.want)
 			}
-			n := e.sql.n.Load() - before
+			n := e.sql.N() - before
 			b.ReportMetric(float64(n)/float64(b.N), "sql/op")
 			if n != 0 {
 				b.Fatalf("%d SQL statements in %d requests, want 0", n, b.N)

@@ -2,26 +2,19 @@ package ginmiddleware_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/gin-gonic/gin"
 	"go.uber.org/goleak"
-	"gorm.io/driver/postgres"
-	"gorm.io/driver/sqlite"
 	"gorm.io/gorm"
-	"gorm.io/gorm/logger"
 
 	"github.com/gormsession/gormsession"
+	"github.com/gormsession/gormsession/internal/testdb"
 )
 
 func TestMain(m *testing.M) {
@@ -29,91 +22,12 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-const defaultPostgresDSN = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-
-// requireDB reports whether GORMSESSION_REQUIRE_DB (a comma-separated list)
-// names the database, which must then be reachable.
-func requireDB(name string) bool {
-	for _, n := range strings.Split(os.Getenv("GORMSESSION_REQUIRE_DB"), ",") {
-		if strings.TrimSpace(n) == name {
-			return true
-		}
-	}
-	return false
-}
-
-// counter is a GORM logger that counts the SQL statements run through it.
-type counter struct {
-	logger.Interface
-	n atomic.Int64
-}
-
-func (c *counter) LogMode(logger.LogLevel) logger.Interface { return c }
-
-func (c *counter) Trace(context.Context, time.Time, func() (string, int64), error) {
-	c.n.Add(1)
-}
-
-// openSQLite opens a SQLite file of the test's own, in WAL mode.
-func openSQLite(t testing.TB, log logger.Interface) *gorm.DB {
-	t.Helper()
-	dsn := filepath.Join(t.TempDir(), "sessions.db") + "?_journal_mode=WAL&_busy_timeout=10000"
-	db, err := gorm.Open(sqlite.Open(dsn), &gorm.Config{Logger: log})
-	if err != nil {
-		t.Fatalf("open sqlite: %v", err)
-	}
-	closeOnCleanup(t, db)
-	return db
-}
-
-// openPostgres opens the PostgreSQL test database, or skips the test when
-// it is unreachable (fails when GORMSESSION_REQUIRE_DB names postgres).
-func openPostgres(t testing.TB, log logger.Interface) *gorm.DB {
-	t.Helper()
-	dsn := os.Getenv("GORMSESSION_POSTGRES_DSN")
-	if dsn == "" {
-		dsn = defaultPostgresDSN
-	}
-	db, err := gorm.Open(postgres.Open(dsn), &gorm.Config{Logger: log})
-	if err == nil {
-		sqlDB, _ := db.DB()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		err = sqlDB.PingContext(ctx)
-		cancel()
-		if err != nil {
-			sqlDB.Close()
-		}
-	}
-	if err != nil {
-		if requireDB("postgres") {
-			t.Fatalf("PostgreSQL is unreachable and GORMSESSION_REQUIRE_DB requires it: %v", err)
-		}
-		t.Skipf("PostgreSQL unreachable (set GORMSESSION_POSTGRES_DSN): %v", err)
-	}
-	closeOnCleanup(t, db)
-	return db
-}
-
-func closeOnCleanup(t testing.TB, db *gorm.DB) {
-	t.Cleanup(func() {
-		if sqlDB, err := db.DB(); err == nil {
-			sqlDB.Close()
-		}
-	})
-}
-
-func uniqueTable() string {
-	var b [6]byte
-	rand.Read(b[:])
-	return "gs_gin_test_" + hex.EncodeToString(b[:])
-}
-
 // env is a Manager on a real database with a settable clock and a count
 // of the SQL statements it runs.
 type env struct {
 	m     *gormsession.Manager
 	store *gormsession.Store
-	sql   *counter
+	sql   *testdb.Counter
 	now   atomic.Int64
 	table string
 }
@@ -126,15 +40,13 @@ func (e *env) Add(d time.Duration) { e.now.Add(int64(d)) }
 // when the test ends.
 func newEnv(t testing.TB, dbName string) *env {
 	t.Helper()
-	e := &env{sql: &counter{Interface: logger.Discard}, table: uniqueTable()}
-	e.now.Store(time.Now().UnixNano())
-	var db *gorm.DB
+	d := testdb.SQLite(t)
 	if dbName == "postgres" {
-		db = openPostgres(t, e.sql)
-		t.Cleanup(func() { db.Exec(`DROP TABLE IF EXISTS "` + e.table + `"`) })
-	} else {
-		db = openSQLite(t, e.sql)
+		d = testdb.Postgres(t) // its table is dropped when the test ends
 	}
+	e := &env{sql: testdb.NewCounter(), table: d.Table}
+	e.now.Store(time.Now().UnixNano())
+	db := d.Open(t).Session(&gorm.Session{Logger: e.sql})
 	st, err := gormsession.NewStore(db, gormsession.StoreOptions{TableName: e.table})
 	if err != nil {
 		t.Fatalf("NewStore: %v", err)

@@ -67,7 +67,7 @@ func BenchmarkGetParallel(b *testing.B) {
 func BenchmarkGetModifySave(b *testing.B) {
 	st, base, e := benchSession(b)
 	w := &discard{h: http.Header{}}
-	before := e.stmts.n.Load()
+	before := e.stmts.N()
 	b.ReportAllocs()
 	n := 0
 	for b.Loop() {
@@ -84,5 +84,5 @@ func BenchmarkGetModifySave(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	b.ReportMetric(float64(e.stmts.n.Load()-before)/float64(n), "stmts/op")
+	b.ReportMetric(float64(e.stmts.N()-before)/float64(n), "stmts/op")
 }

@@ -463,7 +463,7 @@ func TestGetIsZeroStatementsAndSaveIsOne(t *testing.T) {
 		b := newBrowser(t, srv)
 		step := func(what, query string, want int64) {
 			t.Helper()
-			before := e.stmts.n.Load()
+			before := e.stmts.N()
 			_, rep := b.get(query)
 			if rep.GetErr != "" || rep.SaveErr != "" {
 				t.Fatalf("%s: %+v", what, rep)
@@ -471,7 +471,7 @@ func TestGetIsZeroStatementsAndSaveIsOne(t *testing.T) {
 			if _, saveErr := a.errs(); saveErr != nil {
 				t.Fatal(saveErr)
 			}
-			if got := e.stmts.n.Load() - before; got != want {
+			if got := e.stmts.N() - before; got != want {
 				t.Fatalf("%s ran %d statements, want %d", what, got, want)
 			}
 		}
