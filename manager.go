@@ -14,7 +14,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unique"
 )
 
 // ManagerOptions configures a Manager. The zero value gives the defaults
@@ -139,49 +138,6 @@ type Manager struct {
 	wg     sync.WaitGroup
 }
 
-// shard is one part of the sessions map, with its own lock. Padding keeps
-// the locks of neighbouring shards off one cache line.
-type shard struct {
-	mu sync.RWMutex
-	m  map[string]*entry
-
-	dirtyMu sync.Mutex
-	dirty   []string // IDs with activity not yet written (idle timeout only)
-
-	_ [64]byte
-}
-
-// entry is a session in memory, laid out to fit a 64-byte allocation: the
-// user is shared with the user index, labels are interned since devices and
-// tenants repeat, and data is a pointer that is nil for the many sessions
-// without a payload. Every field but updated is immutable after the entry is
-// published; a change replaces the entry.
-type entry struct {
-	id      string
-	user    *userSessions // nil for an anonymous session
-	labels  unique.Handle[labels]
-	data    *[]byte // nil when empty
-	created int64   // unix nanoseconds
-	expires int64   // unix nanoseconds; 0 = never
-	updated atomic.Int64
-}
-
-// labels are the descriptive fields of a session, interned together.
-type labels struct{ tenant, device string }
-
-// userIndex maps a user to the IDs of their sessions.
-type userIndex struct {
-	mu sync.Mutex
-	m  map[string]*userSessions
-}
-
-// userSessions is one user's entry in the index. id is immutable; ids is
-// guarded by the index's mutex.
-type userSessions struct {
-	id  string
-	ids []string
-}
-
 // NewManager loads every unexpired session from b and returns a Manager
 // serving them from memory. When b implements Streamer the rows are
 // streamed, so loading needs no second copy of them.
@@ -272,47 +228,6 @@ func (m *Manager) load(ctx context.Context) error {
 	return nil
 }
 
-// newEntry makes the entry of s for the given user record.
-func newEntry(s *Session, user *userSessions) *entry {
-	e := &entry{
-		id:      s.ID,
-		user:    user,
-		labels:  unique.Make(labels{tenant: s.TenantID, device: s.Device}),
-		created: s.CreatedAt.UnixNano(),
-	}
-	if len(s.Data) > 0 {
-		data := s.Data // s may be reused by the caller
-		e.data = &data
-	}
-	if !s.ExpiresAt.IsZero() {
-		e.expires = s.ExpiresAt.UnixNano()
-	}
-	e.updated.Store(s.UpdatedAt.UnixNano())
-	return e
-}
-
-// session returns the entry as a Session (without Token). It does not
-// allocate.
-func (e *entry) session() Session {
-	s := Session{
-		ID:        e.id,
-		TenantID:  e.labels.Value().tenant,
-		Device:    e.labels.Value().device,
-		CreatedAt: time.Unix(0, e.created).UTC(),
-		UpdatedAt: time.Unix(0, e.updated.Load()).UTC(),
-	}
-	if e.user != nil {
-		s.UserID = e.user.id
-	}
-	if e.data != nil {
-		s.Data = *e.data
-	}
-	if e.expires != 0 {
-		s.ExpiresAt = time.Unix(0, e.expires).UTC()
-	}
-	return s
-}
-
 // expired reports whether e is expired at now (unix nanoseconds), by its
 // expiry or by the idle timeout.
 func (m *Manager) expired(e *entry, now int64) bool {
@@ -326,36 +241,6 @@ func (m *Manager) expired(e *entry, now int64) bool {
 // precision every supported database keeps, so memory and rows agree.
 func (m *Manager) clock() time.Time {
 	return m.now().UTC().Truncate(time.Microsecond)
-}
-
-func shardIndex(b byte) int { return int(b) & (shardCount - 1) }
-
-// shardOf returns the shard of a session ID: the one its first hash byte
-// selects, as Resolve computes it.
-func (m *Manager) shardOf(id string) *shard {
-	var b byte
-	if len(id) >= 2 {
-		b = unhex(id[0])<<4 | unhex(id[1])
-	}
-	return &m.shards[shardIndex(b)]
-}
-
-func unhex(c byte) byte {
-	switch {
-	case c >= '0' && c <= '9':
-		return c - '0'
-	case c >= 'a' && c <= 'f':
-		return c - 'a' + 10
-	}
-	return 0
-}
-
-func (m *Manager) lookup(id string) *entry {
-	sh := m.shardOf(id)
-	sh.mu.RLock()
-	e := sh.m[id]
-	sh.mu.RUnlock()
-	return e
 }
 
 // Resolve returns the session whose token is token. It reads memory only:
@@ -413,32 +298,6 @@ func (m *Manager) use(e *entry) (Session, bool) {
 		m.touch(e, now)
 	}
 	return e.session(), true
-}
-
-// touch records activity on e at most once per TouchInterval, and queues e
-// for the next coalesced write.
-func (m *Manager) touch(e *entry, now int64) {
-	last := e.updated.Load()
-	if now-last < int64(m.opts.TouchInterval) || !e.updated.CompareAndSwap(last, now) {
-		return
-	}
-	sh := m.shardOf(e.id)
-	sh.dirtyMu.Lock()
-	sh.dirty = append(sh.dirty, e.id)
-	sh.dirtyMu.Unlock()
-}
-
-// Len returns the number of sessions in memory, including expired ones not
-// yet cleaned up.
-func (m *Manager) Len() int {
-	n := 0
-	for i := range m.shards {
-		sh := &m.shards[i]
-		sh.mu.RLock()
-		n += len(sh.m)
-		sh.mu.RUnlock()
-	}
-	return n
 }
 
 // Create creates a session, writes it to the Backend and then to memory,
@@ -500,28 +359,6 @@ func cloneData(b []byte) []byte {
 	return slices.Clip(bytes.Clone(b))
 }
 
-// insert adds a new session to memory.
-func (m *Manager) insert(s *Session) {
-	e := newEntry(s, m.users.add(s.UserID, s.ID))
-	sh := m.shardOf(e.id)
-	sh.mu.Lock()
-	sh.m[e.id] = e
-	sh.mu.Unlock()
-}
-
-// replace swaps in e for the entry with the same ID, only if that entry is
-// still there. It reports whether it was.
-func (m *Manager) replace(e *entry) bool {
-	sh := m.shardOf(e.id)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	if _, ok := sh.m[e.id]; !ok {
-		return false
-	}
-	sh.m[e.id] = e
-	return true
-}
-
 // forget removes revoked sessions from memory and returns how many were
 // there. A synced Manager also remembers them as revoked, under the same
 // lock that applies changes read from the Backend, so that a change read
@@ -544,20 +381,6 @@ func (m *Manager) forget(ids ...string) int {
 	return n
 }
 
-// drop removes the session with id from memory and returns its entry, or
-// nil if it was not there.
-func (m *Manager) drop(id string) *entry {
-	sh := m.shardOf(id)
-	sh.mu.Lock()
-	e := sh.m[id]
-	delete(sh.m, id)
-	sh.mu.Unlock()
-	if e != nil {
-		m.users.remove(e.user, id)
-	}
-	return e
-}
-
 // Revoke ends the session with the given ID. It takes effect in memory at
 // once, even when the Backend fails; the Backend error is then returned and
 // the delete is retried in the background, so the session cannot come back
@@ -568,24 +391,6 @@ func (m *Manager) Revoke(ctx context.Context, id string) error {
 	}
 	m.forget(id)
 	return m.removeFromBackend(ctx, id)
-}
-
-// removeFromBackend deletes id from the Backend, or queues the delete for
-// retry when the Backend fails.
-func (m *Manager) removeFromBackend(ctx context.Context, id string) error {
-	if err := m.backend.Remove(ctx, id); err != nil {
-		m.queueRemove(id)
-		return err
-	}
-	return nil
-}
-
-func (m *Manager) queueRemove(ids ...string) {
-	m.pendingMu.Lock()
-	for _, id := range ids {
-		m.pendingRemoves[id] = struct{}{}
-	}
-	m.pendingMu.Unlock()
 }
 
 // RevokeUser ends every session of userID, in memory at once and in the
@@ -611,17 +416,6 @@ func (m *Manager) RevokeUser(ctx context.Context, userID string) (int, error) {
 		return len(ids), err
 	}
 	return max(len(ids), int(n)), nil
-}
-
-// removeEach deletes ids from the Backend one by one, queueing failures.
-func (m *Manager) removeEach(ctx context.Context, ids []string) error {
-	var errs []error
-	for _, id := range ids {
-		if err := m.removeFromBackend(ctx, id); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
 }
 
 // RevokeOthers ends every session of userID except keepID ("sign out
@@ -753,153 +547,6 @@ func (m *Manager) Rotate(ctx context.Context, token string) (Session, error) {
 	return s, nil
 }
 
-// Cleanup runs one pass of the background work now: it removes expired
-// sessions from memory and from the Backend, retries queued removals and
-// writes recorded activity. It returns how many sessions it removed from
-// memory. The Manager runs it periodically; tests and tools may call it.
-func (m *Manager) Cleanup(ctx context.Context) (int, error) {
-	n, idle := m.sweep()
-	var errs []error
-	if len(idle) > 0 {
-		m.queueRemove(idle...)
-	}
-	if er, ok := m.backend.(ExpiredRemover); ok {
-		if _, err := er.RemoveExpired(ctx, m.now()); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	errs = append(errs, m.retryRemoves(ctx), m.flushTouches(ctx))
-	return n, errors.Join(errs...)
-}
-
-// sweep removes expired entries from memory. It returns how many it removed
-// and the IDs of those that ended by idle timeout (their rows are not
-// expired by expires_at, so they are deleted by ID).
-func (m *Manager) sweep() (int, []string) {
-	now := m.now().UnixNano()
-	var gone []*entry
-	for i := range m.shards {
-		sh := &m.shards[i]
-		sh.mu.Lock()
-		for id, e := range sh.m {
-			if m.expired(e, now) {
-				delete(sh.m, id)
-				gone = append(gone, e)
-			}
-		}
-		sh.mu.Unlock()
-	}
-	var idle []string
-	for _, e := range gone {
-		m.users.remove(e.user, e.id)
-		if e.expires == 0 || now < e.expires {
-			idle = append(idle, e.id)
-		}
-	}
-	return len(gone), idle
-}
-
-// retryRemoves tries the queued Backend deletes again. An ID leaves the
-// queue only once its delete has succeeded.
-func (m *Manager) retryRemoves(ctx context.Context) error {
-	m.pendingMu.Lock()
-	ids := make([]string, 0, len(m.pendingRemoves))
-	for id := range m.pendingRemoves {
-		ids = append(ids, id)
-	}
-	m.pendingMu.Unlock()
-	var errs []error
-	for _, id := range ids {
-		if err := m.backend.Remove(ctx, id); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		m.pendingMu.Lock()
-		delete(m.pendingRemoves, id)
-		m.pendingMu.Unlock()
-	}
-	return errors.Join(errs...)
-}
-
-// PendingRemovals returns how many Backend deletes are queued for retry.
-func (m *Manager) PendingRemovals() int {
-	m.pendingMu.Lock()
-	defer m.pendingMu.Unlock()
-	return len(m.pendingRemoves)
-}
-
-// flushTouches writes the activity recorded since the last flush.
-func (m *Manager) flushTouches(ctx context.Context) error {
-	if m.opts.IdleTimeout <= 0 {
-		return nil
-	}
-	var ids []string
-	for i := range m.shards {
-		sh := &m.shards[i]
-		sh.dirtyMu.Lock()
-		ids = append(ids, sh.dirty...)
-		sh.dirty = nil
-		sh.dirtyMu.Unlock()
-	}
-	if len(ids) == 0 {
-		return nil
-	}
-	if t, ok := m.backend.(Toucher); ok {
-		const batch = 500
-		var errs []error
-		for chunk := range slices.Chunk(ids, batch) {
-			// The latest activity in the batch; every session in it was
-			// active within TouchInterval of it.
-			at := m.clock()
-			if err := t.Touch(ctx, chunk, at); err != nil {
-				errs = append(errs, err)
-			}
-		}
-		return errors.Join(errs...)
-	}
-	var errs []error
-	for _, id := range ids {
-		if e := m.lookup(id); e != nil {
-			s := e.session()
-			if err := m.backend.Save(ctx, &s); err != nil {
-				errs = append(errs, err)
-			}
-		}
-	}
-	return errors.Join(errs...)
-}
-
-// loop is the background goroutine: cleanup, retries and activity writes.
-func (m *Manager) loop(ctx context.Context) {
-	tick := m.opts.RetryInterval
-	if m.opts.CleanupInterval > 0 {
-		tick = min(tick, m.opts.CleanupInterval)
-	}
-	if m.opts.IdleTimeout > 0 {
-		tick = min(tick, m.opts.TouchInterval)
-	}
-	t := time.NewTicker(tick)
-	defer t.Stop()
-	lastCleanup := time.Now()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		if m.opts.CleanupInterval > 0 && time.Since(lastCleanup) >= m.opts.CleanupInterval {
-			lastCleanup = time.Now()
-			if _, err := m.Cleanup(ctx); err != nil && ctx.Err() == nil {
-				m.log.Error("gormsession: cleanup", "err", err)
-			}
-			continue
-		}
-		if err := errors.Join(m.retryRemoves(ctx), m.flushTouches(ctx)); err != nil && ctx.Err() == nil {
-			m.log.Error("gormsession: background write", "err", err)
-		}
-	}
-}
-
 // Close stops the background goroutines and waits for them to end, then
 // makes a last attempt at queued removals and activity writes. Sessions stay
 // resolvable from memory; writes return ErrClosed. Close is idempotent.
@@ -914,48 +561,6 @@ func (m *Manager) Close() error {
 	err := errors.Join(m.retryRemoves(ctx), m.flushTouches(ctx))
 	if err != nil {
 		return fmt.Errorf("gormsession: close: %w", err)
-	}
-	return nil
-}
-
-// add records that session id belongs to userID and returns the user's
-// record, or nil for an anonymous session.
-func (u *userIndex) add(userID, id string) *userSessions {
-	if userID == "" {
-		return nil
-	}
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	rec := u.m[userID]
-	if rec == nil {
-		rec = &userSessions{id: userID}
-		u.m[userID] = rec
-	}
-	rec.ids = append(rec.ids, id)
-	return rec
-}
-
-// remove forgets session id of rec's user.
-func (u *userIndex) remove(rec *userSessions, id string) {
-	if rec == nil {
-		return
-	}
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	if i := slices.Index(rec.ids, id); i >= 0 {
-		rec.ids = slices.Delete(rec.ids, i, i+1)
-	}
-	if len(rec.ids) == 0 && u.m[rec.id] == rec {
-		delete(u.m, rec.id)
-	}
-}
-
-// ids returns a copy of the session IDs of userID.
-func (u *userIndex) ids(userID string) []string {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	if rec := u.m[userID]; rec != nil {
-		return slices.Clone(rec.ids)
 	}
 	return nil
 }

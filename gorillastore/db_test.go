@@ -19,8 +19,7 @@ func TestMain(m *testing.M) {
 // testDB is one database a test runs on; see package testdb.
 type testDB = testdb.DB
 
-func newSQLite(t testing.TB) testDB   { return testdb.SQLite(t) }
-func newPostgres(t testing.TB) testDB { return testdb.Postgres(t) }
+func newSQLite(t testing.TB) testDB { return testdb.SQLite(t) }
 
 // eachDB runs f as a parallel subtest on SQLite and on PostgreSQL.
 func eachDB(t *testing.T, f func(t *testing.T, tdb testDB)) { testdb.Each(t, f) }

@@ -1,0 +1,217 @@
+package gormsession
+
+// The Manager's memory: the sessions map, in shards with a lock each, and
+// the index of each user's sessions.
+
+import (
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unique"
+)
+
+// shard is one part of the sessions map, with its own lock. Padding keeps
+// the locks of neighbouring shards off one cache line.
+type shard struct {
+	mu sync.RWMutex
+	m  map[string]*entry
+
+	dirtyMu sync.Mutex
+	dirty   []string // IDs with activity not yet written (idle timeout only)
+
+	_ [64]byte
+}
+
+// entry is a session in memory, laid out to fit a 64-byte allocation: the
+// user is shared with the user index, labels are interned since devices and
+// tenants repeat, and data is a pointer that is nil for the many sessions
+// without a payload. Every field but updated is immutable after the entry is
+// published; a change replaces the entry.
+type entry struct {
+	id      string
+	user    *userSessions // nil for an anonymous session
+	labels  unique.Handle[labels]
+	data    *[]byte // nil when empty
+	created int64   // unix nanoseconds
+	expires int64   // unix nanoseconds; 0 = never
+	updated atomic.Int64
+}
+
+// labels are the descriptive fields of a session, interned together.
+type labels struct{ tenant, device string }
+
+// userIndex maps a user to the IDs of their sessions.
+type userIndex struct {
+	mu sync.Mutex
+	m  map[string]*userSessions
+}
+
+// userSessions is one user's entry in the index. id is immutable; ids is
+// guarded by the index's mutex.
+type userSessions struct {
+	id  string
+	ids []string
+}
+
+// newEntry makes the entry of s for the given user record.
+func newEntry(s *Session, user *userSessions) *entry {
+	e := &entry{
+		id:      s.ID,
+		user:    user,
+		labels:  unique.Make(labels{tenant: s.TenantID, device: s.Device}),
+		created: s.CreatedAt.UnixNano(),
+	}
+	if len(s.Data) > 0 {
+		data := s.Data // s may be reused by the caller
+		e.data = &data
+	}
+	if !s.ExpiresAt.IsZero() {
+		e.expires = s.ExpiresAt.UnixNano()
+	}
+	e.updated.Store(s.UpdatedAt.UnixNano())
+	return e
+}
+
+// session returns the entry as a Session (without Token). It does not
+// allocate.
+func (e *entry) session() Session {
+	s := Session{
+		ID:        e.id,
+		TenantID:  e.labels.Value().tenant,
+		Device:    e.labels.Value().device,
+		CreatedAt: time.Unix(0, e.created).UTC(),
+		UpdatedAt: time.Unix(0, e.updated.Load()).UTC(),
+	}
+	if e.user != nil {
+		s.UserID = e.user.id
+	}
+	if e.data != nil {
+		s.Data = *e.data
+	}
+	if e.expires != 0 {
+		s.ExpiresAt = time.Unix(0, e.expires).UTC()
+	}
+	return s
+}
+
+func shardIndex(b byte) int { return int(b) & (shardCount - 1) }
+
+// shardOf returns the shard of a session ID: the one its first hash byte
+// selects, as Resolve computes it.
+func (m *Manager) shardOf(id string) *shard {
+	var b byte
+	if len(id) >= 2 {
+		b = unhex(id[0])<<4 | unhex(id[1])
+	}
+	return &m.shards[shardIndex(b)]
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0'
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10
+	}
+	return 0
+}
+
+func (m *Manager) lookup(id string) *entry {
+	sh := m.shardOf(id)
+	sh.mu.RLock()
+	e := sh.m[id]
+	sh.mu.RUnlock()
+	return e
+}
+
+// Len returns the number of sessions in memory, including expired ones not
+// yet cleaned up.
+func (m *Manager) Len() int {
+	n := 0
+	for i := range m.shards {
+		sh := &m.shards[i]
+		sh.mu.RLock()
+		n += len(sh.m)
+		sh.mu.RUnlock()
+	}
+	return n
+}
+
+// insert adds a new session to memory.
+func (m *Manager) insert(s *Session) {
+	e := newEntry(s, m.users.add(s.UserID, s.ID))
+	sh := m.shardOf(e.id)
+	sh.mu.Lock()
+	sh.m[e.id] = e
+	sh.mu.Unlock()
+}
+
+// replace swaps in e for the entry with the same ID, only if that entry is
+// still there. It reports whether it was.
+func (m *Manager) replace(e *entry) bool {
+	sh := m.shardOf(e.id)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if _, ok := sh.m[e.id]; !ok {
+		return false
+	}
+	sh.m[e.id] = e
+	return true
+}
+
+// drop removes the session with id from memory and returns its entry, or
+// nil if it was not there.
+func (m *Manager) drop(id string) *entry {
+	sh := m.shardOf(id)
+	sh.mu.Lock()
+	e := sh.m[id]
+	delete(sh.m, id)
+	sh.mu.Unlock()
+	if e != nil {
+		m.users.remove(e.user, id)
+	}
+	return e
+}
+
+// add records that session id belongs to userID and returns the user's
+// record, or nil for an anonymous session.
+func (u *userIndex) add(userID, id string) *userSessions {
+	if userID == "" {
+		return nil
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	rec := u.m[userID]
+	if rec == nil {
+		rec = &userSessions{id: userID}
+		u.m[userID] = rec
+	}
+	rec.ids = append(rec.ids, id)
+	return rec
+}
+
+// remove forgets session id of rec's user.
+func (u *userIndex) remove(rec *userSessions, id string) {
+	if rec == nil {
+		return
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if i := slices.Index(rec.ids, id); i >= 0 {
+		rec.ids = slices.Delete(rec.ids, i, i+1)
+	}
+	if len(rec.ids) == 0 && u.m[rec.id] == rec {
+		delete(u.m, rec.id)
+	}
+}
+
+// ids returns a copy of the session IDs of userID.
+func (u *userIndex) ids(userID string) []string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if rec := u.m[userID]; rec != nil {
+		return slices.Clone(rec.ids)
+	}
+	return nil
+}
