@@ -142,8 +142,9 @@ type Manager struct {
 // serving them from memory. When b implements Streamer the rows are
 // streamed, so loading needs no second copy of them.
 //
-// The Manager starts one background goroutine for cleanup and retries;
-// Close stops it.
+// The Manager starts one background goroutine for cleanup and retries,
+// and with SyncInterval one more to poll for changes (and one for the
+// Notifier); Close stops them all.
 func NewManager(ctx context.Context, b Backend, opts ManagerOptions) (*Manager, error) {
 	if b == nil {
 		return nil, errors.New("gormsession: NewManager: nil Backend")
