@@ -91,16 +91,17 @@ func BearerToken(header string) string {
 
 // ResolveRequest finds the session of r: the bearer token of its
 // Authorization header if that resolves, else the token in the cookie named
-// cookieName. It reads memory only.
+// cookieName. A known token is resolved from memory; an unknown one may be
+// looked up with the request's context (see ResolveContext).
 func (m *Manager) ResolveRequest(r *http.Request, cookieName string) (Session, bool) {
 	if tok := BearerToken(r.Header.Get("Authorization")); tok != "" {
-		if s, ok := m.Resolve(tok); ok {
+		if s, ok := m.ResolveContext(r.Context(), tok); ok {
 			s.Token = tok
 			return s, true
 		}
 	}
 	if c, err := r.Cookie(cookieName); err == nil && c.Value != "" {
-		if s, ok := m.Resolve(c.Value); ok {
+		if s, ok := m.ResolveContext(r.Context(), c.Value); ok {
 			s.Token = c.Value
 			return s, true
 		}

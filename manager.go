@@ -520,7 +520,7 @@ func (m *Manager) Rotate(ctx context.Context, token string) (Session, error) {
 	if m.closed.Load() {
 		return Session{}, ErrClosed
 	}
-	old, ok := m.Resolve(token)
+	old, ok := m.ResolveContext(ctx, token)
 	if !ok {
 		return Session{}, fmt.Errorf("gormsession: rotate: %w", ErrNotFound)
 	}

@@ -76,10 +76,11 @@ func newEntry(s *Session, user *userSessions) *entry {
 // session returns the entry as a Session (without Token). It does not
 // allocate.
 func (e *entry) session() Session {
+	l := e.labels.Value()
 	s := Session{
 		ID:        e.id,
-		TenantID:  e.labels.Value().tenant,
-		Device:    e.labels.Value().device,
+		TenantID:  l.tenant,
+		Device:    l.device,
 		CreatedAt: time.Unix(0, e.created).UTC(),
 		UpdatedAt: time.Unix(0, e.updated.Load()).UTC(),
 	}
