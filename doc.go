@@ -37,8 +37,18 @@
 //
 // [Backend] is three methods with contexts and errors. Optional
 // capabilities ([Getter], [UserRemover], [ExpiredRemover], [Streamer],
-// [Toucher]) are detected by type assertion. The package backendtest holds
-// the conformance suite every Backend must pass.
+// [Toucher], [ChangeFeed]) are detected by type assertion. The package
+// backendtest holds the conformance suite every Backend must pass.
+//
+// # Several instances
+//
+// Instances of an application that share one database set
+// [ManagerOptions].SyncInterval: each polls the Store's change feed for what
+// the others created, updated, rotated or revoked, and looks a token it does
+// not know up in the database (rate-limited) before rejecting it. Revoked
+// sessions leave a tombstone for [StoreOptions].TombstoneTTL so that every
+// instance sees the revocation. On PostgreSQL, package pgnotify delivers
+// changes at once with LISTEN/NOTIFY.
 //
 // # HTTP
 //
