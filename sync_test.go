@@ -180,7 +180,14 @@ const childEnv = "GORMSESSION_TEST_CHILD"
 // Store, as an application instance does at start.
 func runChild() {
 	dsn, table := os.Getenv("GORMSESSION_CHILD_DSN"), os.Getenv("GORMSESSION_CHILD_TABLE")
+	// Opening a new SQLite file switches it to WAL, which needs the file to
+	// itself for a moment; processes opening it together retry, as an
+	// application's start-up retry would.
 	db, err := testdb.OpenDSN(dsn)
+	for deadline := time.Now().Add(20 * time.Second); err != nil && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+		db, err = testdb.OpenDSN(dsn)
+	}
 	if err == nil {
 		_, err = gormsession.NewStore(db, gormsession.StoreOptions{TableName: table})
 	}
