@@ -1,7 +1,7 @@
 package gormsession
 
 // The Manager's background work: cleanup of expired sessions, retries of
-// failed removals and coalesced activity writes.
+// revocations the Backend refused, and coalesced activity writes.
 
 import (
 	"context"
@@ -9,6 +9,11 @@ import (
 	"slices"
 	"time"
 )
+
+// revokedKeep is the least time a revoked ID is remembered after its
+// revocation reached the Backend, so that a row read before it (a slow
+// change-feed poll, a read-through lookup) cannot bring it back.
+const revokedKeep = time.Minute
 
 // touch records activity on e at most once per TouchInterval, and queues e
 // for the next coalesced write.
@@ -23,108 +28,119 @@ func (m *Manager) touch(e *entry, now int64) {
 	sh.dirtyMu.Unlock()
 }
 
-// removeFromBackend deletes id from the Backend, or queues the delete for
-// retry when the Backend fails.
-func (m *Manager) removeFromBackend(ctx context.Context, id string) error {
-	if err := m.backend.Remove(ctx, id); err != nil {
-		m.queueRemove(id)
-		return err
-	}
-	return nil
-}
-
-func (m *Manager) queueRemove(ids ...string) {
-	m.pendingMu.Lock()
-	for _, id := range ids {
-		m.pendingRemoves[id] = struct{}{}
-	}
-	m.pendingMu.Unlock()
-}
-
-// removeEach deletes ids from the Backend one by one, queueing failures.
-func (m *Manager) removeEach(ctx context.Context, ids []string) error {
-	var errs []error
-	for _, id := range ids {
-		if err := m.removeFromBackend(ctx, id); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
-}
-
 // Cleanup runs one pass of the background work now: it removes expired
-// sessions from memory and from the Backend, retries queued removals and
+// sessions from memory and from the Backend, retries queued revocations and
 // writes recorded activity. It returns how many sessions it removed from
 // memory. The Manager runs it periodically; tests and tools may call it.
 func (m *Manager) Cleanup(ctx context.Context) (int, error) {
 	n, idle := m.sweep()
 	var errs []error
-	if len(idle) > 0 {
-		m.queueRemove(idle...)
+	for _, id := range idle {
+		// An idle session's row is not expired by expires_at: end it by ID.
+		// A restart would not load it either (it is idle), so it is not
+		// journaled.
+		if err := m.backend.Remove(ctx, id); err != nil {
+			errs = append(errs, err)
+			break
+		}
 	}
 	if er, ok := m.backend.(ExpiredRemover); ok {
 		if _, err := er.RemoveExpired(ctx, m.now()); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	errs = append(errs, m.retryRemoves(ctx), m.flushTouches(ctx))
+	errs = append(errs, m.retryRevocations(ctx), m.flushTouches(ctx))
 	return n, errors.Join(errs...)
 }
 
 // sweep removes expired entries from memory. It returns how many it removed
-// and the IDs of those that ended by idle timeout (their rows are not
-// expired by expires_at, so they are deleted by ID).
+// and the IDs of those that ended by idle timeout.
 func (m *Manager) sweep() (int, []string) {
 	now := m.now().UnixNano()
-	var gone []*entry
+	n := 0
+	var idle []string
 	for i := range m.shards {
 		sh := &m.shards[i]
 		sh.mu.Lock()
 		for id, e := range sh.m {
 			if m.expired(e, now) {
 				delete(sh.m, id)
-				gone = append(gone, e)
+				m.users.remove(e.user, id)
+				n++
+				if e.expires == 0 || now < e.expires {
+					idle = append(idle, id)
+				}
 			}
 		}
 		sh.mu.Unlock()
 	}
-	var idle []string
-	for _, e := range gone {
-		m.users.remove(e.user, e.id)
-		if e.expires == 0 || now < e.expires {
-			idle = append(idle, e.id)
-		}
-	}
-	return len(gone), idle
+	return n, idle
 }
 
-// retryRemoves tries the queued Backend deletes again. An ID leaves the
-// queue only once its delete has succeeded.
-func (m *Manager) retryRemoves(ctx context.Context) error {
-	m.pendingMu.Lock()
-	ids := make([]string, 0, len(m.pendingRemoves))
-	for id := range m.pendingRemoves {
-		ids = append(ids, id)
+// replayRevocations applies the revocations found in the journal at start:
+// in memory at once, and in the Backend if it accepts them now.
+func (m *Manager) replayRevocations(ctx context.Context) {
+	queued := m.pending.list()
+	if len(queued) == 0 {
+		return
 	}
-	m.pendingMu.Unlock()
+	var ids []string
+	for i := range m.shards {
+		sh := &m.shards[i]
+		sh.mu.RLock()
+		for id, e := range sh.m {
+			s := e.session()
+			if slices.ContainsFunc(queued, func(r revocation) bool { return r.covers(&s) }) {
+				ids = append(ids, id)
+			}
+		}
+		sh.mu.RUnlock()
+	}
+	m.forget(ids...)
+	if err := m.retryRevocations(ctx); err != nil {
+		m.log.Warn("gormsession: journaled revocations not yet persisted", "pending", m.pending.len(), "err", err)
+	}
+}
+
+// retryRevocations writes the queued revocations to the Backend again. A
+// revocation leaves the queue (and the journal) only once it is persisted.
+func (m *Manager) retryRevocations(ctx context.Context) error {
 	var errs []error
-	for _, id := range ids {
-		if err := m.backend.Remove(ctx, id); err != nil {
+	for _, r := range m.pending.list() {
+		if err := m.apply(ctx, r); err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		m.pendingMu.Lock()
-		delete(m.pendingRemoves, id)
-		m.pendingMu.Unlock()
+		if err := m.pending.done(r); err != nil {
+			errs = append(errs, err)
+		}
 	}
-	return errors.Join(errs...)
+	if len(errs) > 0 {
+		return errors.Join(append([]error{ErrNotPersisted}, errs...)...)
+	}
+	return nil
 }
 
-// PendingRemovals returns how many Backend deletes are queued for retry.
-func (m *Manager) PendingRemovals() int {
-	m.pendingMu.Lock()
-	defer m.pendingMu.Unlock()
-	return len(m.pendingRemoves)
+// PendingRemovals returns how many revocations the Backend has not yet
+// acknowledged; they are retried in the background.
+func (m *Manager) PendingRemovals() int { return m.pending.len() }
+
+// pruneRevoked forgets the revoked IDs that no row read from now on can
+// contradict: those whose revocation is persisted and older than the
+// longest read the Manager may still apply.
+func (m *Manager) pruneRevoked() {
+	keep := revokedKeep
+	if m.sync != nil {
+		keep = max(keep, 4*(m.opts.SyncInterval+m.opts.SyncOverlap+readThroughTimeout))
+	}
+	cutoff := m.now().Add(-keep).UnixNano()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for id, at := range m.revoked {
+		if at < cutoff && !m.pending.hasID(id) {
+			delete(m.revoked, id)
+		}
+	}
 }
 
 // flushTouches writes the activity recorded since the last flush.
@@ -143,26 +159,17 @@ func (m *Manager) flushTouches(ctx context.Context) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	if t, ok := m.backend.(Toucher); ok {
-		const batch = 500
-		var errs []error
-		for chunk := range slices.Chunk(ids, batch) {
-			// The latest activity in the batch; every session in it was
-			// active within TouchInterval of it.
-			at := m.clock()
-			if err := t.Touch(ctx, chunk, at); err != nil {
-				errs = append(errs, err)
-			}
-		}
-		return errors.Join(errs...)
+	t, ok := m.backend.(Toucher)
+	if !ok {
+		return nil // activity stays in memory only
 	}
+	const batch = 500
 	var errs []error
-	for _, id := range ids {
-		if e := m.lookup(id); e != nil {
-			s := e.session()
-			if err := m.backend.Save(ctx, &s); err != nil {
-				errs = append(errs, err)
-			}
+	for chunk := range slices.Chunk(ids, batch) {
+		// The latest activity in the batch; every session in it was
+		// active within TouchInterval of it.
+		if err := t.Touch(ctx, chunk, m.clock()); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
@@ -186,6 +193,7 @@ func (m *Manager) loop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
+		m.pruneRevoked()
 		if m.opts.CleanupInterval > 0 && time.Since(lastCleanup) >= m.opts.CleanupInterval {
 			lastCleanup = time.Now()
 			if _, err := m.Cleanup(ctx); err != nil && ctx.Err() == nil {
@@ -193,7 +201,7 @@ func (m *Manager) loop(ctx context.Context) {
 			}
 			continue
 		}
-		if err := errors.Join(m.retryRemoves(ctx), m.flushTouches(ctx)); err != nil && ctx.Err() == nil {
+		if err := errors.Join(m.retryRevocations(ctx), m.flushTouches(ctx)); err != nil && ctx.Err() == nil {
 			m.log.Error("gormsession: background write", "err", err)
 		}
 	}

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"regexp"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -32,21 +34,32 @@ const defaultTombstoneTTL = 24 * time.Hour
 // Store is the GORM implementation of Backend. It implements every optional
 // Backend interface. It is safe for concurrent use.
 //
-// Removing a session leaves a tombstone (the row with revoked_at set and
-// its data cleared) for StoreOptions.TombstoneTTL, so that other instances
-// on the same database learn of the revocation from the change feed. A
-// tombstone is never loaded, returned by Get or brought back by Save.
+// Every row carries a version that every change advances, and every write
+// is conditional: Insert only inserts, Update only changes the live row at
+// the version the caller read, Rotate removes the old row and inserts its
+// successor in one transaction. Removing a session leaves a tombstone (the
+// row with revoked_at set and its data cleared) for
+// StoreOptions.TombstoneTTL, so that other instances on the same database
+// learn of the revocation from the change feed. A tombstone is never
+// loaded, returned by Get or changed by Update.
 type Store struct {
 	db           *gorm.DB
-	table        string
+	table        string // as configured
+	quoted       string // quoted for the dialect, for SQL text
 	dialect      string
 	tombstoneTTL time.Duration
-	upsert       clause.OnConflict
+	sql          statements
+}
+
+// statements are the SQL texts of the Store's writes, built once by
+// NewStore. GORM binds the ? placeholders in the dialect's own style.
+type statements struct {
+	insert, update, remove, removeUser, removeUserSelect, touch string
+	rotateRevoke, clearData, get, live, changes                 string
 }
 
 var (
 	_ Backend        = (*Store)(nil)
-	_ Getter         = (*Store)(nil)
 	_ UserRemover    = (*Store)(nil)
 	_ ExpiredRemover = (*Store)(nil)
 	_ Streamer       = (*Store)(nil)
@@ -54,16 +67,31 @@ var (
 	_ ChangeFeed     = (*Store)(nil)
 )
 
-// updatableColumns are the columns an upsert overwrites: all but id,
-// created_at and revoked_at.
-var updatableColumns = []string{"user_id", "tenant_id", "device", "data", "updated_at", "expires_at"}
+// selectColumns are read, in this order, by scan.
+const selectColumns = "id, user_id, tenant_id, device, data, created_at, updated_at, expires_at, revoked_at, version"
 
-// selectColumns are read, in this order, by scanSession.
-const selectColumns = "id, user_id, tenant_id, device, data, created_at, updated_at, expires_at, revoked_at"
+// tableNamePattern is what a table name may be: a plain identifier, or on
+// PostgreSQL schema.table.
+var tableNamePattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
+
+// validTableName reports whether name is an identifier the Store accepts
+// as its table name on dialect.
+func validTableName(name, dialect string) bool {
+	if dialect == "postgres" {
+		if schema, table, ok := strings.Cut(name, "."); ok {
+			return tableNamePattern.MatchString(schema) && tableNamePattern.MatchString(table)
+		}
+	}
+	return tableNamePattern.MatchString(name)
+}
 
 // NewStore returns a Store on db. Unless opts.SkipMigrate is set it runs
 // Migrate, which is idempotent. db is used with its own driver and
 // settings; NewStore never opens a connection of its own.
+//
+// The table name must be an identifier (letters, digits and underscores,
+// not starting with a digit), or schema.table on PostgreSQL; anything else
+// is an error.
 func NewStore(db *gorm.DB, opts StoreOptions) (*Store, error) {
 	if db == nil {
 		return nil, errors.New("gormsession: NewStore: nil *gorm.DB")
@@ -77,10 +105,16 @@ func NewStore(db *gorm.DB, opts StoreOptions) (*Store, error) {
 	if s.table == "" {
 		s.table = DefaultTableName
 	}
+	if !validTableName(s.table, s.dialect) {
+		return nil, fmt.Errorf("gormsession: NewStore: table name %q is not an identifier (letters, digits, underscores; schema.table on PostgreSQL)", s.table)
+	}
 	if s.tombstoneTTL <= 0 {
 		s.tombstoneTTL = defaultTombstoneTTL
 	}
-	s.upsert = s.upsertClause()
+	var b strings.Builder
+	db.Dialector.QuoteTo(&b, s.table)
+	s.quoted = b.String()
+	s.sql = buildStatements(s.quoted)
 	if !opts.SkipMigrate {
 		if err := s.Migrate(context.Background()); err != nil {
 			return nil, err
@@ -89,26 +123,25 @@ func NewStore(db *gorm.DB, opts StoreOptions) (*Store, error) {
 	return s, nil
 }
 
-// upsertClause is the ON CONFLICT clause of Save. It never overwrites a
-// tombstone, so an update racing with a revocation cannot bring the session
-// back.
-func (s *Store) upsertClause() clause.OnConflict {
-	c := clause.OnConflict{Columns: []clause.Column{{Name: "id"}}}
-	if s.dialect == "mysql" {
-		// ON DUPLICATE KEY UPDATE has no WHERE: guard each assignment.
-		for _, col := range updatableColumns {
-			c.DoUpdates = append(c.DoUpdates, clause.Assignment{
-				Column: clause.Column{Name: col},
-				Value:  gorm.Expr("IF(revoked_at IS NULL, VALUES(?), ?)", clause.Column{Name: col}, clause.Column{Name: col}),
-			})
-		}
-		return c
+// buildStatements returns the SQL of the Store's statements on table (quoted).
+func buildStatements(t string) statements {
+	const tombstone = "revoked_at = ?, updated_at = ?, data = NULL, version = version + 1"
+	return statements{
+		insert: "INSERT INTO " + t + " (id, user_id, tenant_id, device, data, created_at, updated_at, expires_at, version)" +
+			" VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)",
+		update: "UPDATE " + t + " SET tenant_id = ?, device = ?, data = ?, updated_at = ?, expires_at = ?, version = version + 1" +
+			" WHERE id = ? AND version = ? AND revoked_at IS NULL",
+		remove:           "UPDATE " + t + " SET " + tombstone + " WHERE id = ? AND revoked_at IS NULL",
+		removeUser:       "UPDATE " + t + " SET " + tombstone + " WHERE user_id = ? AND id <> ? AND created_at < ? AND revoked_at IS NULL",
+		removeUserSelect: "SELECT id FROM " + t + " WHERE user_id = ? AND id <> ? AND created_at < ? AND revoked_at IS NULL",
+		touch:            "UPDATE " + t + " SET updated_at = ? WHERE id IN ? AND updated_at < ? AND revoked_at IS NULL",
+		rotateRevoke: "UPDATE " + t + " SET revoked_at = ?, updated_at = ?, version = version + 1" +
+			" WHERE id = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)",
+		clearData: "UPDATE " + t + " SET data = NULL WHERE id = ?",
+		get:       "SELECT " + selectColumns + " FROM " + t + " WHERE id = ? AND revoked_at IS NULL",
+		live:      "SELECT " + selectColumns + " FROM " + t + " WHERE revoked_at IS NULL",
+		changes:   "SELECT " + selectColumns + " FROM " + t + " WHERE updated_at >= ? ORDER BY updated_at",
 	}
-	c.DoUpdates = clause.AssignmentColumns(updatableColumns)
-	c.Where = clause.Where{Exprs: []clause.Expression{
-		clause.Expr{SQL: "?.revoked_at IS NULL", Vars: []any{clause.Table{Name: s.table}}},
-	}}
-	return c
 }
 
 // TableName returns the name of the table the Store uses.
@@ -126,6 +159,10 @@ var migrationLockKey = func() int64 {
 	h.Write([]byte("gormsession migrate"))
 	return int64(h.Sum64() >> 1)
 }()
+
+// migrateRetryFor is how long a migration that lost a race with another
+// process (SQLite: "database is locked") is retried.
+const migrateRetryFor = 15 * time.Second
 
 // Migrate creates the table, or adds the columns and indexes that an older
 // table lacks; on PostgreSQL it also installs the trigger that announces
@@ -150,18 +187,21 @@ func (s *Store) Migrate(ctx context.Context) error {
 		}
 		return nil
 	}
-	var err error
-	for attempt := range 5 {
-		if err = s.tx(ctx).AutoMigrate(migrationModel(s.dialect)); err == nil {
+	deadline := time.Now().Add(migrateRetryFor)
+	for attempt := 1; ; attempt++ {
+		err := s.db.WithContext(ctx).Table(s.table).AutoMigrate(migrationModel(s.dialect))
+		if err == nil {
 			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("gormsession: migrate %s: %w", s.table, err)
 		}
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("gormsession: migrate %s: %w", s.table, ctx.Err())
-		case <-time.After(time.Duration(attempt+1) * 100 * time.Millisecond):
+		case <-time.After(time.Duration(min(attempt, 10)) * 50 * time.Millisecond):
 		}
 	}
-	return fmt.Errorf("gormsession: migrate %s: %w", s.table, err)
 }
 
 // notifyFunction is the PostgreSQL trigger function that announces a change
@@ -189,121 +229,205 @@ func (s *Store) installNotifyTrigger(conn *gorm.DB) error {
 			return err
 		}
 	}
-	trigger := s.table + "_notify"
+	_, bare, found := strings.Cut(s.table, ".")
+	if !found {
+		bare = s.table
+	}
+	trigger := bare + "_notify"
 	err = conn.Raw("SELECT count(*) FROM pg_trigger WHERE tgname = ? AND tgrelid = ?::regclass",
-		trigger, conn.Statement.Quote(s.table)).Scan(&n).Error
+		trigger, s.quoted).Scan(&n).Error
 	if err != nil || n > 0 {
 		return err
 	}
-	return conn.Exec("CREATE TRIGGER ? AFTER INSERT OR UPDATE OR DELETE ON ? FOR EACH STATEMENT EXECUTE FUNCTION gormsession_notify()",
-		clause.Table{Name: trigger}, clause.Table{Name: s.table}).Error
+	return conn.Exec("CREATE TRIGGER ? AFTER INSERT OR UPDATE OR DELETE ON " + s.quoted +
+		" FOR EACH STATEMENT EXECUTE FUNCTION gormsession_notify()", clause.Table{Name: trigger}).Error
 }
 
 // NotifyChannel returns the PostgreSQL NOTIFY channel on which the Store's
-// trigger announces changes: the table name.
-func (s *Store) NotifyChannel() string { return s.table }
-
-// tx returns a statement builder on the Store's table.
-func (s *Store) tx(ctx context.Context) *gorm.DB {
-	return s.db.WithContext(ctx).Table(s.table)
-}
-
-// live returns a statement builder on the live (not revoked) rows.
-func (s *Store) live(ctx context.Context) *gorm.DB {
-	return s.tx(ctx).Where("revoked_at IS NULL")
-}
-
-// Save upserts sess in one statement (INSERT ... ON CONFLICT DO UPDATE, or
-// the dialect's equivalent), without reading first and without a
-// transaction. The stored created_at of an existing row is kept, and a
-// revoked session's tombstone is left as it is.
-func (s *Store) Save(ctx context.Context, sess *Session) error {
-	row := toModel(sess)
-	if err := s.tx(ctx).Clauses(s.upsert).Create(&row).Error; err != nil {
-		return fmt.Errorf("gormsession: save %s: %w", sess.ID, err)
+// trigger announces changes: the table name (without its schema).
+func (s *Store) NotifyChannel() string {
+	if _, bare, found := strings.Cut(s.table, "."); found {
+		return bare
 	}
+	return s.table
+}
+
+// exec runs one of the Store's statements and returns the rows it changed.
+func (s *Store) exec(ctx context.Context, query string, args ...any) (int64, error) {
+	res := s.db.WithContext(ctx).Exec(query, args...)
+	return res.RowsAffected, res.Error
+}
+
+// nullTime is t for a nullable time column: NULL for the zero time.
+func nullTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UTC()
+}
+
+// Insert stores a new session at version 1 in one statement. An existing
+// ID, live or tombstone, is an error.
+func (s *Store) Insert(ctx context.Context, sess *Session) error {
+	_, err := s.exec(ctx, s.sql.insert, sess.ID, sess.UserID, sess.TenantID, sess.Device, sess.Data,
+		sess.CreatedAt.UTC(), sess.UpdatedAt.UTC(), nullTime(sess.ExpiresAt))
+	if err != nil {
+		return fmt.Errorf("gormsession: insert %s: %w", sess.ID, err)
+	}
+	sess.Version = 1
 	return nil
 }
 
-// tombstone marks the live rows matched by where as revoked, in one
-// statement, and returns how many it marked.
-func (s *Store) tombstone(ctx context.Context, query string, arg any) (int64, error) {
-	now := time.Now().UTC()
-	res := s.live(ctx).Where(query, arg).UpdateColumns(map[string]any{
-		"revoked_at": now,
-		"updated_at": now,
-		"data":       nil,
+// Update writes sess over the live row at version sess.Version in one
+// statement, and advances the version. When no row matches it reads the
+// row once to tell ErrNotFound from ErrConflict.
+func (s *Store) Update(ctx context.Context, sess *Session) error {
+	n, err := s.exec(ctx, s.sql.update, sess.TenantID, sess.Device, sess.Data, sess.UpdatedAt.UTC(),
+		nullTime(sess.ExpiresAt), sess.ID, sess.Version)
+	if err != nil {
+		return fmt.Errorf("gormsession: update %s: %w", sess.ID, err)
+	}
+	if n == 1 {
+		sess.Version++
+		return nil
+	}
+	cur, found, err := s.Get(ctx, sess.ID)
+	switch {
+	case err != nil:
+		return fmt.Errorf("gormsession: update %s: %w", sess.ID, err)
+	case !found:
+		return fmt.Errorf("gormsession: update %s: %w", sess.ID, ErrNotFound)
+	default:
+		return fmt.Errorf("gormsession: update %s at version %d (now %d): %w", sess.ID, sess.Version, cur.Version, ErrConflict)
+	}
+}
+
+// Rotate tombstones the live, unexpired row oldID and inserts its
+// successor newID, in one transaction. Of several concurrent rotations of
+// one row, only the first to tombstone it inserts a successor.
+func (s *Store) Rotate(ctx context.Context, oldID, newID string, at time.Time) (Session, error) {
+	at = at.UTC()
+	var next Session
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		res := tx.Exec(s.sql.rotateRevoke, at, at, oldID, at)
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected != 1 {
+			return ErrNotFound
+		}
+		rows, err := tx.Raw("SELECT "+selectColumns+" FROM "+s.quoted+" WHERE id = ?", oldID).Rows()
+		if err != nil {
+			return err
+		}
+		found := false
+		err = scanRows(rows, "read rotated row", func(old *Session, _ bool) error {
+			next, found = *old, true
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if !found {
+			return ErrNotFound
+		}
+		next.ID, next.UpdatedAt, next.Version = newID, at, 1
+		if err := tx.Exec(s.sql.insert, next.ID, next.UserID, next.TenantID, next.Device, next.Data,
+			next.CreatedAt, next.UpdatedAt, nullTime(next.ExpiresAt)).Error; err != nil {
+			return err
+		}
+		return tx.Exec(s.sql.clearData, oldID).Error
 	})
-	return res.RowsAffected, res.Error
+	if err != nil {
+		return Session{}, fmt.Errorf("gormsession: rotate %s: %w", oldID, err)
+	}
+	return next, nil
 }
 
 // Remove revokes the session with id: its row becomes a tombstone until
 // cleanup deletes it. A missing id is not an error.
 func (s *Store) Remove(ctx context.Context, id string) error {
-	if _, err := s.tombstone(ctx, "id = ?", id); err != nil {
+	now := time.Now().UTC()
+	if _, err := s.exec(ctx, s.sql.remove, now, now, id); err != nil {
 		return fmt.Errorf("gormsession: remove %s: %w", id, err)
 	}
 	return nil
 }
 
-// RemoveUser revokes every session of userID in one statement.
-func (s *Store) RemoveUser(ctx context.Context, userID string) (int64, error) {
-	n, err := s.tombstone(ctx, "user_id = ?", userID)
-	if err != nil {
-		return 0, fmt.Errorf("gormsession: remove sessions of user %q: %w", userID, err)
+// RemoveUser revokes the live sessions of userID created before
+// createdBefore, except exceptID, and returns their IDs: in one statement
+// with RETURNING where the dialect has it, else in a transaction that
+// selects them for update first.
+func (s *Store) RemoveUser(ctx context.Context, userID, exceptID string, createdBefore time.Time) ([]string, error) {
+	now := time.Now().UTC()
+	before := createdBefore.UTC()
+	var ids []string
+	var err error
+	if s.dialect == "mysql" {
+		err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			if err := tx.Raw(s.sql.removeUserSelect+" FOR UPDATE", userID, exceptID, before).Scan(&ids).Error; err != nil {
+				return err
+			}
+			if len(ids) == 0 {
+				return nil
+			}
+			return tx.Exec(s.sql.removeUser, now, now, userID, exceptID, before).Error
+		})
+	} else {
+		err = s.db.WithContext(ctx).Raw(s.sql.removeUser+" RETURNING id", now, now, userID, exceptID, before).Scan(&ids).Error
 	}
-	return n, nil
+	if err != nil {
+		return nil, fmt.Errorf("gormsession: remove sessions of user %q: %w", userID, err)
+	}
+	return ids, nil
 }
 
 // LoadAll returns every live session, expired or not. A Manager uses Stream
 // instead, which does not hold every row twice.
 func (s *Store) LoadAll(ctx context.Context) ([]Session, error) {
-	var rows []Model
-	if err := s.live(ctx).Find(&rows).Error; err != nil {
-		return nil, fmt.Errorf("gormsession: load all: %w", err)
-	}
-	out := make([]Session, len(rows))
-	for i := range rows {
-		out[i] = rows[i].session()
-	}
-	return out, nil
+	var out []Session
+	err := s.query(ctx, "load all", s.sql.live, nil, func(sess *Session, _ bool) error {
+		out = append(out, *sess)
+		return nil
+	})
+	return out, err
 }
 
 // Get returns the live session with id; found is false when there is none.
 func (s *Store) Get(ctx context.Context, id string) (Session, bool, error) {
-	var rows []Model
-	if err := s.live(ctx).Where("id = ?", id).Limit(1).Find(&rows).Error; err != nil {
-		return Session{}, false, fmt.Errorf("gormsession: get %s: %w", id, err)
-	}
-	if len(rows) == 0 {
-		return Session{}, false, nil
-	}
-	return rows[0].session(), true, nil
+	var (
+		out   Session
+		found bool
+	)
+	err := s.query(ctx, "get "+id, s.sql.get, []any{id}, func(sess *Session, _ bool) error {
+		out, found = *sess, true
+		return nil
+	})
+	return out, found, err
 }
 
 // RemoveExpired deletes every session that is expired at now, using the
 // index on expires_at, and the tombstones older than TombstoneTTL. It
 // returns how many expired sessions it deleted.
 func (s *Store) RemoveExpired(ctx context.Context, now time.Time) (int64, error) {
-	res := s.tx(ctx).Where("expires_at IS NOT NULL AND expires_at <= ?", now.UTC()).Delete(&Model{})
-	if res.Error != nil {
-		return 0, fmt.Errorf("gormsession: remove expired: %w", res.Error)
-	}
-	err := s.tx(ctx).Where("revoked_at IS NOT NULL AND revoked_at <= ?", now.Add(-s.tombstoneTTL).UTC()).Delete(&Model{}).Error
+	n, err := s.exec(ctx, "DELETE FROM "+s.quoted+" WHERE expires_at IS NOT NULL AND expires_at <= ?", now.UTC())
 	if err != nil {
-		return res.RowsAffected, fmt.Errorf("gormsession: remove tombstones: %w", err)
+		return 0, fmt.Errorf("gormsession: remove expired: %w", err)
 	}
-	return res.RowsAffected, nil
+	_, err = s.exec(ctx, "DELETE FROM "+s.quoted+" WHERE revoked_at IS NOT NULL AND revoked_at <= ?", now.Add(-s.tombstoneTTL).UTC())
+	if err != nil {
+		return n, fmt.Errorf("gormsession: remove tombstones: %w", err)
+	}
+	return n, nil
 }
 
-// Touch sets updated_at to at for the live sessions in ids, in one
-// statement.
+// Touch moves updated_at forward to at for the live sessions in ids, in one
+// statement. It does not advance their versions.
 func (s *Store) Touch(ctx context.Context, ids []string, at time.Time) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	err := s.live(ctx).Where("id IN ?", ids).UpdateColumn("updated_at", at.UTC()).Error
-	if err != nil {
+	if _, err := s.exec(ctx, s.sql.touch, at.UTC(), ids, at.UTC()); err != nil {
 		return fmt.Errorf("gormsession: touch %d sessions: %w", len(ids), err)
 	}
 	return nil
@@ -318,7 +442,7 @@ func (s *Store) Touch(ctx context.Context, ids []string, at time.Time) error {
 // expires_at would lead SQLite to fetch every row through the index, which
 // is several times slower than a sequential scan.
 func (s *Store) Stream(ctx context.Context, now time.Time, fn func(*Session) error) error {
-	return s.scan(s.live(ctx), "load", func(sess *Session, _ bool) error {
+	return s.query(ctx, "load", s.sql.live, nil, func(sess *Session, _ bool) error {
 		if sess.Expired(now) {
 			return nil
 		}
@@ -326,19 +450,25 @@ func (s *Store) Stream(ctx context.Context, now time.Time, fn func(*Session) err
 	})
 }
 
-// Changes calls fn for every session saved, touched or revoked at or after
-// since (by updated_at, using its index), in that order; revoked is true
-// for tombstones.
+// Changes calls fn for every session inserted, updated, touched or revoked
+// at or after since (by updated_at, using its index), in that order;
+// revoked is true for tombstones.
 func (s *Store) Changes(ctx context.Context, since time.Time, fn func(s *Session, revoked bool) error) error {
-	return s.scan(s.tx(ctx).Where("updated_at >= ?", since.UTC()).Order("updated_at"), "changes", fn)
+	return s.query(ctx, "changes", s.sql.changes, []any{since.UTC()}, fn)
 }
 
-// scan runs q and calls fn for each row, reusing one Session.
-func (s *Store) scan(q *gorm.DB, what string, fn func(*Session, bool) error) error {
-	rows, err := q.Select(selectColumns).Rows()
+// query runs a SELECT of selectColumns and calls fn for each row.
+func (s *Store) query(ctx context.Context, what, query string, args []any, fn func(*Session, bool) error) error {
+	rows, err := s.db.WithContext(ctx).Raw(query, args...).Rows()
 	if err != nil {
 		return fmt.Errorf("gormsession: %s: %w", what, err)
 	}
+	return scanRows(rows, what, fn)
+}
+
+// scanRows calls fn for each row of selectColumns, reusing one Session,
+// and closes rows. An error from fn is returned as it is.
+func scanRows(rows *sql.Rows, what string, fn func(*Session, bool) error) error {
 	defer rows.Close()
 	var (
 		sess             Session
@@ -347,7 +477,7 @@ func (s *Store) scan(q *gorm.DB, what string, fn func(*Session, bool) error) err
 	for rows.Next() {
 		sess = Session{}
 		if err := rows.Scan(&sess.ID, &sess.UserID, &sess.TenantID, &sess.Device, &sess.Data,
-			&sess.CreatedAt, &sess.UpdatedAt, &expires, &revoked); err != nil {
+			&sess.CreatedAt, &sess.UpdatedAt, &expires, &revoked, &sess.Version); err != nil {
 			return fmt.Errorf("gormsession: %s: scan: %w", what, err)
 		}
 		sess.CreatedAt = sess.CreatedAt.UTC()

@@ -73,6 +73,16 @@ type ManagerOptions struct {
 	// only with SyncInterval.
 	Notifier ChangeNotifier
 
+	// Journal is the path of a local file where revocations the Backend
+	// refused (the database was down) are recorded, fsync'd, before the
+	// revoking call returns; NewManager replays them before serving, and
+	// the file is emptied once every one of them is in the Backend. With
+	// it, a session revoked during a database outage stays revoked across
+	// a restart of this process; without it, such a revocation is retried
+	// only until the process ends. Each instance needs a file of its own.
+	// Default: "", no journal.
+	Journal string
+
 	// ReadThroughRate bounds the Backend lookups of unknown tokens per
 	// second. Unknown tokens beyond it, and tokens looked up in vain within
 	// the last SyncInterval, are rejected without a query, so a flood of
@@ -113,9 +123,9 @@ const (
 //
 // Writes go to the Backend first and to memory after, so a token is never
 // handed out that a restart would forget. Revocations are the exception:
-// they take effect in memory at once, and a Backend delete that fails is
-// retried in the background and at Close, so a revoked session cannot come
-// back.
+// they take effect in memory at once; a Backend write that fails is
+// reported (ErrNotPersisted), retried in the background and kept in the
+// Journal if there is one, and the session stays refused meanwhile.
 //
 // A Manager is safe for concurrent use. No lock is held across Backend
 // calls, and resolving one session never waits for writes to another.
@@ -128,8 +138,15 @@ type Manager struct {
 	shards [shardCount]shard
 	users  userIndex
 
-	pendingMu      sync.Mutex
-	pendingRemoves map[string]struct{}
+	// mu orders what the Manager learns from the Backend (the change feed,
+	// read-through, reloads) with its own revocations and creations, so
+	// that a row read before a revocation cannot bring the session back,
+	// and a session revoked while it was being created is not published.
+	mu       sync.Mutex
+	revoked  map[string]int64    // IDs revoked recently (unix ns); see pruneRevoked
+	creating map[string]struct{} // IDs being created here, not yet in memory
+
+	pending *pendingRevocations
 
 	sync *syncState // nil for a single instance
 
@@ -140,7 +157,8 @@ type Manager struct {
 
 // NewManager loads every unexpired session from b and returns a Manager
 // serving them from memory. When b implements Streamer the rows are
-// streamed, so loading needs no second copy of them.
+// streamed, so loading needs no second copy of them. Revocations left in
+// the Journal by an earlier process are applied before it returns.
 //
 // The Manager starts one background goroutine for cleanup and retries,
 // and with SyncInterval one more to poll for changes (and one for the
@@ -149,31 +167,15 @@ func NewManager(ctx context.Context, b Backend, opts ManagerOptions) (*Manager, 
 	if b == nil {
 		return nil, errors.New("gormsession: NewManager: nil Backend")
 	}
-	if opts.Lifetime == 0 {
-		opts.Lifetime = defaultLifetime
-	}
-	if opts.IdleTimeout > 0 && opts.TouchInterval <= 0 {
-		opts.TouchInterval = min(opts.IdleTimeout/10, maxTouchInterval)
-	}
-	if opts.CleanupInterval == 0 {
-		opts.CleanupInterval = defaultCleanupInterval
-	}
-	if opts.RetryInterval <= 0 {
-		opts.RetryInterval = defaultRetryInterval
-	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.Default()
-	}
+	opts = opts.withDefaults()
 	m := &Manager{
-		backend:        b,
-		opts:           opts,
-		now:            opts.Now,
-		log:            opts.Logger,
-		users:          userIndex{m: make(map[string]*userSessions)},
-		pendingRemoves: make(map[string]struct{}),
+		backend:  b,
+		opts:     opts,
+		now:      opts.Now,
+		log:      opts.Logger,
+		users:    userIndex{m: make(map[string]*userSessions)},
+		revoked:  make(map[string]int64),
+		creating: make(map[string]struct{}),
 	}
 	for i := range m.shards {
 		m.shards[i].m = make(map[string]*entry)
@@ -183,12 +185,19 @@ func NewManager(ctx context.Context, b Backend, opts ManagerOptions) (*Manager, 
 		if !ok {
 			return nil, fmt.Errorf("gormsession: NewManager: SyncInterval needs a Backend that implements ChangeFeed; %T does not", b)
 		}
-		m.sync = newSyncState(feed, b, &m.opts)
+		m.sync = newSyncState(feed, &m.opts)
 	}
-	loadStart := m.now()
-	if err := m.load(ctx); err != nil {
+	pending, err := openJournal(opts.Journal)
+	if err != nil {
 		return nil, err
 	}
+	m.pending = pending
+	loadStart := m.now()
+	if err := m.load(ctx); err != nil {
+		pending.close()
+		return nil, err
+	}
+	m.replayRevocations(ctx)
 	bg, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
 	m.wg.Go(func() { m.loop(bg) })
@@ -202,15 +211,43 @@ func NewManager(ctx context.Context, b Backend, opts ManagerOptions) (*Manager, 
 	return m, nil
 }
 
+// withDefaults returns o with every unset field at its default.
+func (o ManagerOptions) withDefaults() ManagerOptions {
+	if o.Lifetime == 0 {
+		o.Lifetime = defaultLifetime
+	}
+	if o.IdleTimeout > 0 && o.TouchInterval <= 0 {
+		o.TouchInterval = min(o.IdleTimeout/10, maxTouchInterval)
+	}
+	if o.CleanupInterval == 0 {
+		o.CleanupInterval = defaultCleanupInterval
+	}
+	if o.RetryInterval <= 0 {
+		o.RetryInterval = defaultRetryInterval
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.SyncInterval > 0 {
+		if o.SyncOverlap <= 0 {
+			o.SyncOverlap = defaultSyncOverlap
+		}
+		if o.ReadThroughRate <= 0 {
+			o.ReadThroughRate = defaultReadThroughRate
+		}
+	}
+	return o
+}
+
 func (m *Manager) load(ctx context.Context) error {
 	now := m.now()
 	add := func(s *Session) error {
-		e := newEntry(s, nil)
-		if m.expired(e, now.UnixNano()) {
-			return nil
+		if !s.Expired(now) && !m.idle(s.UpdatedAt.UnixNano(), now.UnixNano()) {
+			m.put(s)
 		}
-		e.user = m.users.add(s.UserID, e.id)
-		m.shardOf(e.id).m[e.id] = e
 		return nil
 	}
 	if st, ok := m.backend.(Streamer); ok {
@@ -235,7 +272,13 @@ func (m *Manager) expired(e *entry, now int64) bool {
 	if e.expires != 0 && now >= e.expires {
 		return true
 	}
-	return m.opts.IdleTimeout > 0 && now-e.updated.Load() >= int64(m.opts.IdleTimeout)
+	return m.idle(e.updated.Load(), now)
+}
+
+// idle reports whether a session last active at updated (unix ns) has
+// passed the idle timeout at now.
+func (m *Manager) idle(updated, now int64) bool {
+	return m.opts.IdleTimeout > 0 && now-updated >= int64(m.opts.IdleTimeout)
 }
 
 // clock returns the current time in UTC, truncated to microseconds: the
@@ -244,9 +287,10 @@ func (m *Manager) clock() time.Time {
 	return m.now().UTC().Truncate(time.Microsecond)
 }
 
-// Resolve returns the session whose token is token. It reads memory only:
-// no I/O and no allocation. Malformed tokens are rejected before hashing;
-// expired, revoked and unknown tokens are not found.
+// Resolve returns the session whose token is token. A known token is
+// resolved from memory, with no I/O and no allocation. Malformed tokens are
+// rejected before hashing; expired, revoked and unknown tokens are not
+// found.
 //
 // With SyncInterval set, a token not in memory is looked up in the Backend
 // (within ReadThroughRate) before it is rejected; see ResolveContext.
@@ -303,7 +347,9 @@ func (m *Manager) use(e *entry) (Session, bool) {
 
 // Create creates a session, writes it to the Backend and then to memory,
 // and returns it with its Token set. If the Backend fails, the error is
-// returned and the token is never valid.
+// returned and the token is never valid. A session that a concurrent
+// RevokeUser or RevokeOthers revoked before Create could return it is not
+// returned: the error wraps ErrNotFound.
 func (m *Manager) Create(ctx context.Context, p NewSession) (Session, error) {
 	if m.closed.Load() {
 		return Session{}, ErrClosed
@@ -329,12 +375,68 @@ func (m *Manager) Create(ctx context.Context, p NewSession) (Session, error) {
 	if lifetime > 0 {
 		s.ExpiresAt = now.Add(lifetime)
 	}
-	if err := m.backend.Save(ctx, &s); err != nil {
+	m.beginCreate(s.ID)
+	if err := m.backend.Insert(ctx, &s); err != nil {
+		m.abortCreate(s.ID)
 		return Session{}, err
 	}
-	m.insert(&s)
+	if !m.commitCreate(&s) {
+		return Session{}, fmt.Errorf("gormsession: create: revoked while being created: %w", ErrNotFound)
+	}
 	s.Token = token
 	return s, nil
+}
+
+// beginCreate announces that session id is being written to the Backend:
+// until commitCreate, the change feed leaves it to its creator, and a
+// revocation that reaches it cancels it.
+func (m *Manager) beginCreate(id string) {
+	m.mu.Lock()
+	m.creating[id] = struct{}{}
+	m.mu.Unlock()
+}
+
+// abortCreate forgets a creation the Backend refused.
+func (m *Manager) abortCreate(id string) {
+	m.mu.Lock()
+	delete(m.creating, id)
+	m.mu.Unlock()
+}
+
+// commitCreate puts s, now in the Backend, into memory, unless it was
+// revoked since beginCreate. It reports whether it did.
+func (m *Manager) commitCreate(s *Session) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.creating[s.ID]; !ok {
+		return false
+	}
+	delete(m.creating, s.ID)
+	m.put(s)
+	return true
+}
+
+// learn puts a session read from the Backend into memory, unless this
+// Manager revoked it, is creating it, or has a revocation of it queued. It
+// returns the entry now in memory, if any.
+func (m *Manager) learn(s *Session) *entry {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.revoked[s.ID]; ok {
+		return nil
+	}
+	if _, ok := m.creating[s.ID]; ok {
+		return nil
+	}
+	if m.pending.covers(s) {
+		return nil
+	}
+	now := m.now().UnixNano()
+	if s.Expired(m.now()) || m.idle(s.UpdatedAt.UnixNano(), now) {
+		m.drop(s.ID)
+		return nil
+	}
+	return m.put(s)
 }
 
 // fitFields checks s against the column sizes: a Device label (often taken
@@ -360,22 +462,19 @@ func cloneData(b []byte) []byte {
 	return slices.Clip(bytes.Clone(b))
 }
 
-// forget removes revoked sessions from memory and returns how many were
-// there. A synced Manager also remembers them as revoked, under the same
-// lock that applies changes read from the Backend, so that a change read
-// before the revocation cannot bring them back.
+// forget removes revoked sessions from memory, cancels their creation if
+// it is under way, and remembers them as revoked, so that a row read from
+// the Backend before the revocation cannot bring them back. It returns how
+// many were in memory.
 func (m *Manager) forget(ids ...string) int {
-	if m.sync != nil {
-		m.sync.mu.Lock()
-		defer m.sync.mu.Unlock()
-		now := m.now().UnixNano()
-		for _, id := range ids {
-			m.sync.revoked[id] = now
-		}
-	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.now().UnixNano()
 	n := 0
 	for _, id := range ids {
-		if m.drop(id) != nil {
+		m.revoked[id] = now
+		delete(m.creating, id)
+		if m.drop(id) {
 			n++
 		}
 	}
@@ -383,51 +482,93 @@ func (m *Manager) forget(ids ...string) int {
 }
 
 // Revoke ends the session with the given ID. It takes effect in memory at
-// once, even when the Backend fails; the Backend error is then returned and
-// the delete is retried in the background, so the session cannot come back
-// after a restart. Revoking an unknown ID is not an error.
+// once. It returns nil once the Backend has the revocation; when the
+// Backend fails, the error wraps ErrNotPersisted, the session stays refused
+// and the write is retried in the background (and journaled, with
+// ManagerOptions.Journal). Revoking an unknown ID is not an error.
 func (m *Manager) Revoke(ctx context.Context, id string) error {
 	if m.closed.Load() {
 		return ErrClosed
 	}
 	m.forget(id)
-	return m.removeFromBackend(ctx, id)
+	return m.persist(ctx, revocation{ID: id})
 }
 
 // RevokeUser ends every session of userID, in memory at once and in the
-// Backend (in one statement when the Backend is a UserRemover). It returns
-// how many sessions were revoked: those in memory, or the rows the Backend
-// deleted if that is more.
+// Backend (in one statement when the Backend is a UserRemover), including
+// those other instances created. It returns how many sessions it revoked.
+// Errors are as for Revoke.
 func (m *Manager) RevokeUser(ctx context.Context, userID string) (int, error) {
+	return m.revokeUser(ctx, userID, "")
+}
+
+// RevokeOthers ends every session of userID except keepID ("sign out
+// everywhere else") and returns how many it revoked. Errors are as for
+// Revoke.
+func (m *Manager) RevokeOthers(ctx context.Context, userID, keepID string) (int, error) {
+	return m.revokeUser(ctx, userID, keepID)
+}
+
+func (m *Manager) revokeUser(ctx context.Context, userID, keepID string) (int, error) {
 	if m.closed.Load() {
 		return 0, ErrClosed
 	}
 	if userID == "" {
-		return 0, errors.New("gormsession: RevokeUser: empty user ID")
+		return 0, errors.New("gormsession: revoke sessions of a user: empty user ID")
 	}
-	ids := m.users.ids(userID)
+	r := revocation{UserID: userID, KeepID: keepID, Before: m.clock().UnixNano()}
+	var ids []string
+	for _, id := range m.users.ids(userID) {
+		if e := m.lookup(id); e != nil && r.covers(&Session{ID: id, UserID: userID, CreatedAt: time.Unix(0, e.created)}) {
+			ids = append(ids, id)
+		}
+	}
 	m.forget(ids...)
 	ur, ok := m.backend.(UserRemover)
 	if !ok {
-		return len(ids), m.removeEach(ctx, ids)
+		var errs []error
+		for _, id := range ids {
+			errs = append(errs, m.persist(ctx, revocation{ID: id}))
+		}
+		return len(ids), errors.Join(errs...)
 	}
-	n, err := ur.RemoveUser(ctx, userID)
+	removed, err := ur.RemoveUser(ctx, userID, keepID, time.Unix(0, r.Before))
 	if err != nil {
-		m.queueRemove(ids...)
-		return len(ids), err
+		return len(ids), notPersisted(err, m.pending.add(r))
 	}
-	return max(len(ids), int(n)), nil
+	m.forget(removed...)
+	for _, id := range removed {
+		if !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
+	}
+	return len(ids), nil
 }
 
-// RevokeOthers ends every session of userID except keepID ("sign out
-// everywhere else") and returns how many it revoked.
-func (m *Manager) RevokeOthers(ctx context.Context, userID, keepID string) (int, error) {
-	if m.closed.Load() {
-		return 0, ErrClosed
+// persist writes revocation r to the Backend, or queues it for retry.
+func (m *Manager) persist(ctx context.Context, r revocation) error {
+	err := m.apply(ctx, r)
+	if err == nil {
+		return nil
 	}
-	ids := slices.DeleteFunc(m.users.ids(userID), func(id string) bool { return id == keepID })
-	m.forget(ids...)
-	return len(ids), m.removeEach(ctx, ids)
+	return notPersisted(err, m.pending.add(r))
+}
+
+// apply writes revocation r to the Backend and forgets, in memory, what it
+// revoked.
+func (m *Manager) apply(ctx context.Context, r revocation) error {
+	if r.UserID == "" {
+		return m.backend.Remove(ctx, r.ID)
+	}
+	ur, ok := m.backend.(UserRemover)
+	if !ok {
+		return nil // queued only by a UserRemover
+	}
+	ids, err := ur.RemoveUser(ctx, r.UserID, r.KeepID, time.Unix(0, r.Before))
+	if err == nil {
+		m.forget(ids...)
+	}
+	return err
 }
 
 // ListUser returns the unexpired sessions of userID, oldest first, without
@@ -450,12 +591,22 @@ func (m *Manager) ListUser(userID string) []Session {
 	return out
 }
 
+// maxUpdateAttempts bounds how often Update re-reads a session that others
+// keep changing before it gives up with ErrConflict.
+const maxUpdateAttempts = 8
+
 // Update changes the session with the given ID: fn receives a copy and may
 // change TenantID, Device, Data and ExpiresAt (changes to ID, Token, UserID,
-// CreatedAt and UpdatedAt are ignored). fn must not modify the bytes of the
-// Data it receives; assign a new slice instead. The result is written to the
-// Backend first and then to memory. It returns the updated session, or
-// ErrNotFound when there is no such unexpired session.
+// CreatedAt, UpdatedAt and Version are ignored). fn must not modify the
+// bytes of the Data it receives; assign a new slice instead.
+//
+// The write is conditional on the version fn saw: when another writer, on
+// this instance or another, changed the session first, Update reads the
+// session again and calls fn again on the new copy, so no change is lost.
+// fn may therefore run more than once. The result is written to the
+// Backend first and then to memory. Update returns the updated session, or
+// an error wrapping ErrNotFound when there is no such unexpired session
+// (revoked, expired, or removed from the Backend).
 func (m *Manager) Update(ctx context.Context, id string, fn func(*Session)) (Session, error) {
 	if m.closed.Load() {
 		return Session{}, ErrClosed
@@ -464,26 +615,54 @@ func (m *Manager) Update(ctx context.Context, id string, fn func(*Session)) (Ses
 	if e == nil || m.expired(e, m.now().UnixNano()) {
 		return Session{}, fmt.Errorf("gormsession: update %s: %w", id, ErrNotFound)
 	}
-	old := e.session()
-	s := old
+	cur := e.session()
+	for range maxUpdateAttempts {
+		s, err := m.change(cur, fn)
+		if err != nil {
+			return Session{}, err
+		}
+		err = m.backend.Update(ctx, &s)
+		switch {
+		case err == nil:
+			if !m.update(&s) {
+				// Revoked here while the write was under way; the
+				// revocation's own write ends the row.
+				return Session{}, fmt.Errorf("gormsession: update %s: %w", id, ErrNotFound)
+			}
+			return s, nil
+		case errors.Is(err, ErrConflict):
+			fresh, found, gerr := m.backend.Get(ctx, id)
+			if gerr != nil {
+				return Session{}, gerr
+			}
+			if !found || m.learn(&fresh) == nil {
+				m.forget(id)
+				return Session{}, fmt.Errorf("gormsession: update %s: %w", id, ErrNotFound)
+			}
+			cur = fresh
+		case errors.Is(err, ErrNotFound):
+			m.forget(id)
+			return Session{}, err
+		default:
+			return Session{}, err
+		}
+	}
+	return Session{}, fmt.Errorf("gormsession: update %s: gave up after %d attempts: %w", id, maxUpdateAttempts, ErrConflict)
+}
+
+// change applies fn to a copy of cur and returns the session to write.
+func (m *Manager) change(cur Session, fn func(*Session)) (Session, error) {
+	s := cur
 	fn(&s)
-	s.ID, s.Token, s.UserID, s.CreatedAt = old.ID, "", old.UserID, old.CreatedAt
+	s.ID, s.Token, s.UserID, s.CreatedAt, s.Version = cur.ID, "", cur.UserID, cur.CreatedAt, cur.Version
 	s.UpdatedAt = m.clock()
 	if err := fitFields(&s); err != nil {
 		return Session{}, err
 	}
-	if bytes.Equal(s.Data, old.Data) {
-		s.Data = old.Data
+	if bytes.Equal(s.Data, cur.Data) {
+		s.Data = cur.Data
 	} else {
 		s.Data = cloneData(s.Data)
-	}
-	if err := m.backend.Save(ctx, &s); err != nil {
-		return Session{}, err
-	}
-	if !m.replace(newEntry(&s, e.user)) {
-		// Revoked while we were writing: the upsert must not bring it back.
-		_ = m.removeFromBackend(ctx, id)
-		return Session{}, fmt.Errorf("gormsession: update %s: %w", id, ErrNotFound)
 	}
 	return s, nil
 }
@@ -513,9 +692,13 @@ func (m *Manager) SetExpiry(ctx context.Context, id string, expiresAt time.Time)
 // Rotate replaces the session of token with a new one: a new token, the same
 // user, tenant, device, data, creation time and expiry. The old token stops
 // working. Call it when privileges change (after sign-in, after a password
-// change) to defend against session fixation. It returns the new session
-// with its Token set, or an error wrapping ErrNotFound when token does not
-// resolve.
+// change) to defend against session fixation.
+//
+// Rotation is one atomic step in the Backend: of concurrent rotations of
+// one token, on any number of instances, one succeeds; a token revoked on
+// any instance cannot be rotated. It returns the new session with its Token
+// set, or an error wrapping ErrNotFound when token does not resolve or was
+// revoked or rotated already.
 func (m *Manager) Rotate(ctx context.Context, token string) (Session, error) {
 	if m.closed.Load() {
 		return Session{}, ErrClosed
@@ -525,32 +708,30 @@ func (m *Manager) Rotate(ctx context.Context, token string) (Session, error) {
 		return Session{}, fmt.Errorf("gormsession: rotate: %w", ErrNotFound)
 	}
 	newToken := NewToken()
-	s := old
-	s.ID = HashToken(newToken)
-	s.UpdatedAt = m.clock()
-	if err := m.backend.Save(ctx, &s); err != nil {
+	newID := HashToken(newToken)
+	m.beginCreate(newID)
+	s, err := m.backend.Rotate(ctx, old.ID, newID, m.clock())
+	if err != nil {
+		m.abortCreate(newID)
+		if errors.Is(err, ErrNotFound) {
+			m.forget(old.ID)
+		}
 		return Session{}, err
 	}
-	m.insert(&s)
-	if m.forget(old.ID) == 0 {
-		// The old session was revoked meanwhile: so is its successor.
-		m.forget(s.ID)
-		_ = m.removeFromBackend(ctx, s.ID)
-		_ = m.removeFromBackend(ctx, old.ID)
-		return Session{}, fmt.Errorf("gormsession: rotate: %w", ErrNotFound)
-	}
-	if err := m.removeFromBackend(ctx, old.ID); err != nil {
-		// The old token is dead in memory and its delete will be retried;
-		// the new session is good.
-		m.log.Warn("gormsession: rotate: old session delete queued for retry", "id", old.ID, "err", err)
+	m.forget(old.ID)
+	if !m.commitCreate(&s) {
+		return Session{}, fmt.Errorf("gormsession: rotate: revoked while being rotated: %w", ErrNotFound)
 	}
 	s.Token = newToken
 	return s, nil
 }
 
 // Close stops the background goroutines and waits for them to end, then
-// makes a last attempt at queued removals and activity writes. Sessions stay
-// resolvable from memory; writes return ErrClosed. Close is idempotent.
+// makes a last attempt at queued revocations and activity writes.
+// Revocations still not persisted are reported with ErrNotPersisted; they
+// stay in the Journal, if there is one, for the next process to replay.
+// Sessions stay resolvable from memory; writes return ErrClosed. Close is
+// idempotent.
 func (m *Manager) Close() error {
 	if !m.closed.CompareAndSwap(false, true) {
 		return nil
@@ -559,7 +740,7 @@ func (m *Manager) Close() error {
 	m.wg.Wait()
 	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
 	defer cancel()
-	err := errors.Join(m.retryRemoves(ctx), m.flushTouches(ctx))
+	err := errors.Join(m.retryRevocations(ctx), m.flushTouches(ctx), m.pending.close())
 	if err != nil {
 		return fmt.Errorf("gormsession: close: %w", err)
 	}

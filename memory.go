@@ -2,6 +2,10 @@ package gormsession
 
 // The Manager's memory: the sessions map, in shards with a lock each, and
 // the index of each user's sessions.
+//
+// Lock order: Manager.mu, then a shard's mu, then userIndex.mu. The user
+// index changes only under the lock of the shard whose entry it indexes, so
+// that it always lists exactly the entries in the map.
 
 import (
 	"slices"
@@ -23,11 +27,11 @@ type shard struct {
 	_ [64]byte
 }
 
-// entry is a session in memory, laid out to fit a 64-byte allocation: the
-// user is shared with the user index, labels are interned since devices and
-// tenants repeat, and data is a pointer that is nil for the many sessions
-// without a payload. Every field but updated is immutable after the entry is
-// published; a change replaces the entry.
+// entry is a session in memory. The user is shared with the user index,
+// labels are interned since devices and tenants repeat, and data is a
+// pointer that is nil for the many sessions without a payload. Every field
+// but updated is immutable after the entry is published; a change replaces
+// the entry.
 type entry struct {
 	id      string
 	user    *userSessions // nil for an anonymous session
@@ -35,6 +39,7 @@ type entry struct {
 	data    *[]byte // nil when empty
 	created int64   // unix nanoseconds
 	expires int64   // unix nanoseconds; 0 = never
+	version int64
 	updated atomic.Int64
 }
 
@@ -61,6 +66,7 @@ func newEntry(s *Session, user *userSessions) *entry {
 		user:    user,
 		labels:  unique.Make(labels{tenant: s.TenantID, device: s.Device}),
 		created: s.CreatedAt.UnixNano(),
+		version: s.Version,
 	}
 	if len(s.Data) > 0 {
 		data := s.Data // s may be reused by the caller
@@ -83,6 +89,7 @@ func (e *entry) session() Session {
 		Device:    l.device,
 		CreatedAt: time.Unix(0, e.created).UTC(),
 		UpdatedAt: time.Unix(0, e.updated.Load()).UTC(),
+		Version:   e.version,
 	}
 	if e.user != nil {
 		s.UserID = e.user.id
@@ -94,6 +101,17 @@ func (e *entry) session() Session {
 		s.ExpiresAt = time.Unix(0, e.expires).UTC()
 	}
 	return s
+}
+
+// seen moves the entry's last activity forward to at (unix nanoseconds).
+// Activity only ever moves forward, whatever order it is learnt in.
+func (e *entry) seen(at int64) {
+	for {
+		cur := e.updated.Load()
+		if at <= cur || e.updated.CompareAndSwap(cur, at) {
+			return
+		}
+	}
 }
 
 func shardIndex(b byte) int { return int(b) & (shardCount - 1) }
@@ -139,44 +157,68 @@ func (m *Manager) Len() int {
 	return n
 }
 
-// insert adds a new session to memory.
-func (m *Manager) insert(s *Session) {
-	e := newEntry(s, m.users.add(s.UserID, s.ID))
-	sh := m.shardOf(e.id)
-	sh.mu.Lock()
-	sh.m[e.id] = e
-	sh.mu.Unlock()
-}
-
-// replace swaps in e for the entry with the same ID, only if that entry is
-// still there. It reports whether it was.
-func (m *Manager) replace(e *entry) bool {
-	sh := m.shardOf(e.id)
+// put adds s to memory, or replaces the entry of an older version of it,
+// and returns the entry now in memory. An entry of the same or a newer
+// version stays; it only learns s's activity.
+func (m *Manager) put(s *Session) *entry {
+	sh := m.shardOf(s.ID)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if _, ok := sh.m[e.id]; !ok {
-		return false
+	if e := sh.m[s.ID]; e != nil {
+		if e.version >= s.Version {
+			e.seen(s.UpdatedAt.UnixNano())
+			return e
+		}
+		return m.swap(sh, e, s)
 	}
-	sh.m[e.id] = e
-	return true
-}
-
-// drop removes the session with id from memory and returns its entry, or
-// nil if it was not there.
-func (m *Manager) drop(id string) *entry {
-	sh := m.shardOf(id)
-	sh.mu.Lock()
-	e := sh.m[id]
-	delete(sh.m, id)
-	sh.mu.Unlock()
-	if e != nil {
-		m.users.remove(e.user, id)
-	}
+	e := newEntry(s, m.users.add(s.UserID, s.ID))
+	sh.m[s.ID] = e
 	return e
 }
 
+// update replaces the entry of s with s, if the entry is still in memory
+// and older. It reports whether the session is in memory.
+func (m *Manager) update(s *Session) bool {
+	sh := m.shardOf(s.ID)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	e := sh.m[s.ID]
+	if e == nil {
+		return false
+	}
+	if e.version < s.Version {
+		m.swap(sh, e, s)
+	}
+	return true
+}
+
+// swap replaces old with an entry for s, keeping the later activity of the
+// two. sh is locked.
+func (m *Manager) swap(sh *shard, old *entry, s *Session) *entry {
+	e := newEntry(s, old.user)
+	e.seen(old.updated.Load())
+	sh.m[s.ID] = e
+	return e
+}
+
+// drop removes the session with id from memory and reports whether it was
+// there.
+func (m *Manager) drop(id string) bool {
+	sh := m.shardOf(id)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	e := sh.m[id]
+	if e == nil {
+		return false
+	}
+	delete(sh.m, id)
+	m.users.remove(e.user, id)
+	return true
+}
+
 // add records that session id belongs to userID and returns the user's
-// record, or nil for an anonymous session.
+// record, or nil for an anonymous session. The caller holds the lock of
+// id's shard and has checked that id is not in it.
 func (u *userIndex) add(userID, id string) *userSessions {
 	if userID == "" {
 		return nil
@@ -192,7 +234,8 @@ func (u *userIndex) add(userID, id string) *userSessions {
 	return rec
 }
 
-// remove forgets session id of rec's user.
+// remove forgets session id of rec's user. The caller holds the lock of
+// id's shard.
 func (u *userIndex) remove(rec *userSessions, id string) {
 	if rec == nil {
 		return

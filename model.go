@@ -21,6 +21,8 @@ const DefaultTableName = "gormsession_sessions"
 //	expires_at  indexed; NULL means the session never expires
 //	revoked_at  NULL for a live session; set on a revoked session's
 //	            tombstone, which cleanup deletes later
+//	version     1 when inserted, advanced by every change; writes are
+//	            conditional on it
 //
 // Applications rarely use Model directly; it is exported so that migrations
 // can be run or inspected with the application's own tooling.
@@ -34,6 +36,7 @@ type Model struct {
 	UpdatedAt time.Time  `gorm:"not null;autoUpdateTime:false;index"`
 	ExpiresAt *time.Time `gorm:"index"`
 	RevokedAt *time.Time
+	Version   int64 `gorm:"not null;default:1"`
 }
 
 // mysqlModel is Model with the microsecond precision that MySQL's DATETIME
@@ -49,6 +52,7 @@ type mysqlModel struct {
 	UpdatedAt time.Time  `gorm:"not null;autoUpdateTime:false;precision:6;index"`
 	ExpiresAt *time.Time `gorm:"precision:6;index"`
 	RevokedAt *time.Time `gorm:"precision:6"`
+	Version   int64      `gorm:"not null;default:1"`
 }
 
 // TableName returns DefaultTableName, as Model does.
@@ -65,39 +69,3 @@ func migrationModel(dialect string) any {
 // TableName returns DefaultTableName. A Store with another
 // StoreOptions.TableName overrides it per statement.
 func (Model) TableName() string { return DefaultTableName }
-
-// toModel converts s to its row. Times are stored in UTC so that every
-// dialect compares them the same way.
-func toModel(s *Session) Model {
-	m := Model{
-		ID:        s.ID,
-		UserID:    s.UserID,
-		TenantID:  s.TenantID,
-		Device:    s.Device,
-		Data:      s.Data,
-		CreatedAt: s.CreatedAt.UTC(),
-		UpdatedAt: s.UpdatedAt.UTC(),
-	}
-	if !s.ExpiresAt.IsZero() {
-		t := s.ExpiresAt.UTC()
-		m.ExpiresAt = &t
-	}
-	return m
-}
-
-// session converts the row to a Session (without Token).
-func (m *Model) session() Session {
-	s := Session{
-		ID:        m.ID,
-		UserID:    m.UserID,
-		TenantID:  m.TenantID,
-		Device:    m.Device,
-		Data:      m.Data,
-		CreatedAt: m.CreatedAt.UTC(),
-		UpdatedAt: m.UpdatedAt.UTC(),
-	}
-	if m.ExpiresAt != nil {
-		s.ExpiresAt = m.ExpiresAt.UTC()
-	}
-	return s
-}

@@ -38,6 +38,11 @@ type Session struct {
 	// ExpiresAt is when the session stops being valid; the zero time means
 	// never. A session is expired when now >= ExpiresAt.
 	ExpiresAt time.Time
+	// Version is the stored version of the session: 1 when created,
+	// advanced by every change. Backends write conditionally on it, and the
+	// Manager applies changes from other instances in version order. It is
+	// 0 on a session not yet stored.
+	Version int64
 }
 
 // Expired reports whether the session is expired at now. The boundary is
@@ -49,31 +54,52 @@ func (s *Session) Expired(now time.Time) bool {
 
 // Backend is where sessions are persisted. Implementations must be safe for
 // concurrent use. Optional capabilities are the small interfaces below
-// (Getter, UserRemover, ExpiredRemover, Streamer, Toucher), detected by type
-// assertion the way database/sql detects driver capabilities.
+// (UserRemover, ExpiredRemover, Streamer, Toucher, ChangeFeed), detected by
+// type assertion the way database/sql detects driver capabilities.
+//
+// A Backend keeps the Manager's consistency model (see the package doc):
+// every stored session carries a Version that every change advances;
+// Insert only inserts, Update only updates the live row at the version the
+// caller read, and a removed session stays removed. The package backendtest
+// is the contract every Backend must pass.
 type Backend interface {
-	// LoadAll returns every stored session, expired or not.
+	// LoadAll returns every live (not removed) session, expired or not.
 	LoadAll(ctx context.Context) ([]Session, error)
-	// Save inserts or replaces the session with s.ID. It never changes the
-	// stored CreatedAt of an existing session. The Token field is ignored.
-	Save(ctx context.Context, s *Session) error
-	// Remove deletes the session with the given ID. Removing an ID that does
-	// not exist is not an error.
+	// Get returns the live session with the given ID. found is false, with
+	// a nil error, when there is none.
+	Get(ctx context.Context, id string) (s Session, found bool, err error)
+	// Insert stores a new session and sets s.Version to 1. It never
+	// overwrites: an ID that exists, live or removed, is an error. The
+	// Token field is ignored.
+	Insert(ctx context.Context, s *Session) error
+	// Update writes TenantID, Device, Data, UpdatedAt and ExpiresAt of s
+	// over the live session with s.ID, only if its version is still
+	// s.Version, and then sets s.Version to the new version. It returns an
+	// error wrapping ErrNotFound when there is no live session with s.ID
+	// (an update never inserts), and one wrapping ErrConflict when the
+	// session has another version. UserID and CreatedAt never change.
+	Update(ctx context.Context, s *Session) error
+	// Rotate replaces the live, unexpired (at at) session oldID with a
+	// successor newID in one atomic step: the old session is removed and
+	// the successor, with the old one's user, tenant, device, data,
+	// creation and expiry times, is inserted at version 1 with UpdatedAt
+	// at. It returns the successor. When oldID is not live and unexpired it
+	// changes nothing and returns an error wrapping ErrNotFound, so that
+	// concurrent rotations of one session yield one successor and a removed
+	// session has none.
+	Rotate(ctx context.Context, oldID, newID string, at time.Time) (Session, error)
+	// Remove ends the session with the given ID. Removing an ID that does
+	// not exist, or was removed already, is not an error. A removed session
+	// never comes back: Get, LoadAll and Update no longer see it.
 	Remove(ctx context.Context, id string) error
 }
 
-// Getter is a Backend that can load one session by ID.
-type Getter interface {
-	// Get returns the session with the given ID. found is false, with a nil
-	// error, when there is no such session.
-	Get(ctx context.Context, id string) (s Session, found bool, err error)
-}
-
-// UserRemover is a Backend that can remove every session of a user at once.
+// UserRemover is a Backend that can remove the sessions of a user at once.
 type UserRemover interface {
-	// RemoveUser deletes every session of userID and returns how many rows
-	// were deleted.
-	RemoveUser(ctx context.Context, userID string) (int64, error)
+	// RemoveUser removes every live session of userID created before
+	// createdBefore, except the one with ID exceptID (none when empty), and
+	// returns the IDs it removed.
+	RemoveUser(ctx context.Context, userID, exceptID string, createdBefore time.Time) ([]string, error)
 }
 
 // ExpiredRemover is a Backend that can delete expired sessions in bulk.
@@ -86,8 +112,8 @@ type ExpiredRemover interface {
 // Streamer is a Backend that can stream its unexpired sessions, so that a
 // Manager loading a million sessions does not need a second copy of them.
 type Streamer interface {
-	// Stream calls fn for every session that is not expired at now. The
-	// *Session is reused between calls; fn must copy what it keeps (the
+	// Stream calls fn for every live session that is not expired at now.
+	// The *Session is reused between calls; fn must copy what it keeps (the
 	// strings and the Data slice are freshly allocated and may be kept).
 	// An error from fn stops the stream and is returned.
 	Stream(ctx context.Context, now time.Time, fn func(*Session) error) error
@@ -97,7 +123,9 @@ type Streamer interface {
 // statement. The Manager uses it to persist idle-timeout activity in
 // coalesced batches rather than one write per request.
 type Toucher interface {
-	// Touch sets UpdatedAt to at for every existing session in ids.
+	// Touch moves UpdatedAt forward to at for every live session in ids
+	// whose UpdatedAt is earlier. Activity is not a change of the session:
+	// Touch does not advance the Version.
 	Touch(ctx context.Context, ids []string, at time.Time) error
 }
 
@@ -105,10 +133,11 @@ type Toucher interface {
 // Managers on one database stay coherent: what one instance creates,
 // updates, rotates or revokes reaches the others.
 type ChangeFeed interface {
-	// Changes calls fn for every session saved, touched or removed at or
-	// after since (by UpdatedAt), oldest first. revoked is true for a
-	// removed session; the Backend must report removals this way for a
-	// while after they happen (a tombstone), not forget them at once.
+	// Changes calls fn for every session inserted, updated, touched or
+	// removed at or after since (by UpdatedAt), oldest first, with its
+	// Version. revoked is true for a removed session; the Backend must
+	// report removals this way for a while after they happen (a tombstone),
+	// not forget them at once.
 	Changes(ctx context.Context, since time.Time, fn func(s *Session, revoked bool) error) error
 }
 
@@ -133,6 +162,14 @@ var (
 	ErrTooLong = errors.New("gormsession: user or tenant ID longer than 191 bytes")
 	// ErrInvalidToken means a token is not of the form NewToken produces.
 	ErrInvalidToken = errors.New("gormsession: malformed token")
+	// ErrConflict means a Backend update found the session at another
+	// version than the one the writer read: someone else changed it first.
+	ErrConflict = errors.New("gormsession: session changed concurrently")
+	// ErrNotPersisted means a revocation took effect in memory but could
+	// not yet be written to the Backend. The Manager keeps refusing the
+	// session and retries the write (see ManagerOptions.Journal for
+	// surviving a restart meanwhile).
+	ErrNotPersisted = errors.New("gormsession: revocation not yet persisted")
 )
 
 // MaxFieldLen is the column size, in bytes, of UserID, TenantID and Device.

@@ -2,7 +2,6 @@ package gormsession
 
 import (
 	"context"
-	"errors"
 	"sync"
 	"time"
 
@@ -26,40 +25,27 @@ const (
 // instances keeps.
 type syncState struct {
 	feed    ChangeFeed
-	getter  Getter // nil when the Backend cannot get by ID
 	limiter *rate.Limiter
 	wake    chan struct{}
-
-	// mu orders the changes applied from the Backend with local
-	// revocations; revoked holds the IDs revoked recently (unix ns).
-	mu      sync.Mutex
-	revoked map[string]int64
 
 	negMu    sync.Mutex
 	negative map[string]int64 // IDs looked up in vain, until when (unix ns)
 
-	// Owned by the sync goroutine.
-	since  time.Time
-	lastOK time.Time
+	// pollMu serializes polls of the change feed. It is held across the
+	// poll's query, but only polls wait for it: requests never do.
+	pollMu sync.Mutex
+	since  time.Time // where the next poll reads from
+	lastOK time.Time // when a poll last succeeded
 }
 
-func newSyncState(feed ChangeFeed, b Backend, opts *ManagerOptions) *syncState {
-	if opts.SyncOverlap <= 0 {
-		opts.SyncOverlap = defaultSyncOverlap
-	}
-	if opts.ReadThroughRate <= 0 {
-		opts.ReadThroughRate = defaultReadThroughRate
-	}
-	st := &syncState{
+func newSyncState(feed ChangeFeed, opts *ManagerOptions) *syncState {
+	return &syncState{
 		feed:     feed,
 		limiter:  rate.NewLimiter(rate.Limit(opts.ReadThroughRate), max(1, int(opts.ReadThroughRate))),
 		wake:     make(chan struct{}, 1),
-		revoked:  make(map[string]int64),
 		negative: make(map[string]int64),
 		lastOK:   time.Now(),
 	}
-	st.getter, _ = b.(Getter)
-	return st
 }
 
 // readThrough looks up a session unknown in memory in the Backend, within
@@ -67,9 +53,6 @@ func newSyncState(feed ChangeFeed, b Backend, opts *ManagerOptions) *syncState {
 // in memory when found.
 func (m *Manager) readThrough(ctx context.Context, id string) *entry {
 	st := m.sync
-	if st.getter == nil {
-		return nil
-	}
 	now := m.now().UnixNano()
 	st.negMu.Lock()
 	until, miss := st.negative[id]
@@ -81,7 +64,7 @@ func (m *Manager) readThrough(ctx context.Context, id string) *entry {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, readThroughTimeout)
-	s, found, err := st.getter.Get(ctx, id)
+	s, found, err := m.backend.Get(ctx, id)
 	cancel()
 	if err != nil {
 		m.log.Warn("gormsession: read-through lookup failed", "id", id, "err", err)
@@ -96,44 +79,19 @@ func (m *Manager) readThrough(ctx context.Context, id string) *entry {
 		st.negMu.Unlock()
 		return nil
 	}
-	return m.applyChange(&s, false)
+	return m.learn(&s)
 }
 
-// applyChange applies a session read from the Backend to memory: a
-// revocation drops it, a live session is added or replaces an older
-// version. It returns the entry now in memory, if any.
-func (m *Manager) applyChange(s *Session, revoked bool) *entry {
-	st := m.sync
-	st.mu.Lock()
-	defer st.mu.Unlock()
+// applyChange applies a change read from the Backend to memory: a
+// revocation drops the session, a live session is added or replaces an
+// older version of it (by version, never by comparing clocks).
+func (m *Manager) applyChange(s *Session, revoked bool) error {
 	if revoked {
-		st.revoked[s.ID] = m.now().UnixNano()
-		m.drop(s.ID)
-		return nil
+		m.forget(s.ID)
+	} else {
+		m.learn(s)
 	}
-	if _, ok := st.revoked[s.ID]; ok {
-		return nil
-	}
-	if s.Expired(m.now()) {
-		m.drop(s.ID)
-		return nil
-	}
-	sh := m.shardOf(s.ID)
-	sh.mu.Lock()
-	e := sh.m[s.ID]
-	if e != nil && e.updated.Load() >= s.UpdatedAt.UnixNano() {
-		sh.mu.Unlock()
-		return e // memory is as new or newer
-	}
-	if e != nil {
-		e = newEntry(s, e.user)
-		sh.m[s.ID] = e
-		sh.mu.Unlock()
-		return e
-	}
-	sh.mu.Unlock()
-	m.insert(s)
-	return m.lookup(s.ID)
+	return nil
 }
 
 // syncLoop polls the ChangeFeed every SyncInterval, and at once when the
@@ -148,37 +106,31 @@ func (m *Manager) syncLoop(ctx context.Context) {
 		case <-t.C:
 		case <-m.sync.wake:
 		}
-		if err := m.Sync(ctx); err != nil && ctx.Err() == nil {
+		if err := m.poll(ctx); err != nil && ctx.Err() == nil {
 			m.log.Error("gormsession: sync", "err", err)
 		}
 	}
 }
 
-// Sync reads the changes other instances made since the last successful
-// Sync and applies them. A Manager with SyncInterval calls it periodically;
-// it is exported for tests and tools. It is an error on a Manager without
-// SyncInterval.
-func (m *Manager) Sync(ctx context.Context) error {
+// poll reads the changes other instances made since the last successful
+// poll and applies them. Polls are serialized.
+func (m *Manager) poll(ctx context.Context) error {
 	st := m.sync
-	if st == nil {
-		return errors.New("gormsession: Sync: the Manager has no SyncInterval")
-	}
+	st.pollMu.Lock()
+	defer st.pollMu.Unlock()
 	start := m.now()
 	var err error
 	if time.Since(st.lastOK) > resyncAfter {
 		err = m.resync(ctx, start)
 	} else {
-		err = st.feed.Changes(ctx, st.since, func(s *Session, revoked bool) error {
-			m.applyChange(s, revoked)
-			return nil
-		})
+		err = st.feed.Changes(ctx, st.since, m.applyChange)
 	}
 	if err != nil {
 		return err
 	}
 	st.since = start.Add(-m.opts.SyncOverlap)
 	st.lastOK = time.Now()
-	m.pruneSync(start)
+	m.pruneNegative(start)
 	return nil
 }
 
@@ -187,15 +139,12 @@ func (m *Manager) Sync(ctx context.Context) error {
 func (m *Manager) resync(ctx context.Context, start time.Time) error {
 	streamer, ok := m.backend.(Streamer)
 	if !ok {
-		return m.sync.feed.Changes(ctx, time.Time{}, func(s *Session, revoked bool) error {
-			m.applyChange(s, revoked)
-			return nil
-		})
+		return m.sync.feed.Changes(ctx, time.Time{}, m.applyChange)
 	}
 	present := make(map[string]struct{}, m.Len())
 	err := streamer.Stream(ctx, start, func(s *Session) error {
 		present[s.ID] = struct{}{}
-		m.applyChange(s, false)
+		m.learn(s)
 		return nil
 	})
 	if err != nil {
@@ -216,26 +165,16 @@ func (m *Manager) resync(ctx context.Context, start time.Time) error {
 	return nil
 }
 
-// pruneSync forgets revocations and failed lookups that no change read
-// from now on can contradict.
-func (m *Manager) pruneSync(now time.Time) {
+// pruneNegative forgets the failed lookups that have run out.
+func (m *Manager) pruneNegative(now time.Time) {
 	st := m.sync
-	keep := 4 * (m.opts.SyncInterval + m.opts.SyncOverlap + readThroughTimeout)
-	cutoff := now.Add(-keep).UnixNano()
-	st.mu.Lock()
-	for id, at := range st.revoked {
-		if at < cutoff {
-			delete(st.revoked, id)
-		}
-	}
-	st.mu.Unlock()
 	st.negMu.Lock()
+	defer st.negMu.Unlock()
 	for id, until := range st.negative {
 		if until <= now.UnixNano() {
 			delete(st.negative, id)
 		}
 	}
-	st.negMu.Unlock()
 }
 
 // listen runs the Notifier until ctx is done, pausing after failures.

@@ -10,13 +10,17 @@
 //		})
 //	}
 //
-// Run checks the required methods and every optional interface the Backend
-// implements (Getter, UserRemover, ExpiredRemover, Streamer, Toucher).
+// Run checks the required methods, with the consistency model they keep
+// (versions, conditional updates, inserts that never overwrite, atomic
+// rotation, removals that stay removed), and every optional interface the
+// Backend implements (UserRemover, ExpiredRemover, Streamer, Toucher,
+// ChangeFeed).
 package backendtest
 
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -49,20 +53,24 @@ var tests = []struct {
 	name string
 	run  func(t *testing.T, b gormsession.Backend)
 }{
-	{"SaveThenLoadAllRoundTripsEveryField", testRoundTrip},
-	{"SaveIsAnUpsertThatKeepsCreatedAt", testUpsert},
-	{"RemoveDeletesAndMissingIDIsNotAnError", testRemove},
+	{"InsertThenLoadAllRoundTripsEveryField", testRoundTrip},
+	{"InsertNeverOverwrites", testInsertNeverOverwrites},
+	{"UpdateIsConditionalOnVersion", testUpdateConditional},
+	{"UpdateNeverInserts", testUpdateNeverInserts},
+	{"ConcurrentUpdatesAtOneVersionOneWins", testConcurrentUpdates},
+	{"RemoveEndsAndMissingIDIsNotAnError", testRemove},
 	{"ZeroExpiresAtMeansNever", testZeroExpiry},
 	{"BinaryAndLargeDataRoundTrip", testBinaryData},
-	{"ConcurrentSavesAreAllKept", testConcurrentSaves},
+	{"ConcurrentInsertsAreAllKept", testConcurrentInserts},
 	{"CanceledContextIsAnError", testCanceledContext},
-	{"GetFindsByID", testGetter},
-	{"RemoveUserDeletesOnlyThatUser", testRemoveUser},
+	{"GetFindsLiveByID", testGet},
+	{"RotateReplacesAtomically", testRotate},
+	{"ConcurrentRotationsYieldOneSuccessor", testConcurrentRotations},
+	{"RemoveUserReturnsWhatItRemoved", testRemoveUser},
 	{"RemoveExpiredUsesInclusiveBoundary", testRemoveExpired},
 	{"StreamSkipsExpired", testStream},
-	{"TouchSetsUpdatedAt", testTouch},
-	{"ChangesReportSavesAndRemovals", testChanges},
-	{"SaveDoesNotReviveRemovedSession", testNoRevive},
+	{"TouchMovesUpdatedAtForwardOnly", testTouch},
+	{"ChangesReportVersionsAndRemovals", testChanges},
 }
 
 // base is a fixed instant with microsecond precision, which every supported
@@ -93,11 +101,14 @@ func newSession(user string) gormsession.Session {
 	}
 }
 
-func save(t *testing.T, b gormsession.Backend, ss ...gormsession.Session) {
+func insert(t *testing.T, b gormsession.Backend, ss ...*gormsession.Session) {
 	t.Helper()
-	for i := range ss {
-		if err := b.Save(context.Background(), &ss[i]); err != nil {
-			t.Fatalf("Save(%s): %v", ss[i].ID, err)
+	for _, s := range ss {
+		if err := b.Insert(context.Background(), s); err != nil {
+			t.Fatalf("Insert(%s): %v", s.ID, err)
+		}
+		if s.Version != 1 {
+			t.Fatalf("Insert set Version %d, want 1", s.Version)
 		}
 	}
 }
@@ -118,6 +129,15 @@ func loadAll(t *testing.T, b gormsession.Backend) map[string]gormsession.Session
 	return m
 }
 
+func get(t *testing.T, b gormsession.Backend, id string) (gormsession.Session, bool) {
+	t.Helper()
+	s, found, err := b.Get(context.Background(), id)
+	if err != nil {
+		t.Fatalf("Get(%s): %v", id, err)
+	}
+	return s, found
+}
+
 // equal compares what a Backend stores (everything but Token), with times
 // compared as instants.
 func equal(t *testing.T, got, want gormsession.Session) {
@@ -125,7 +145,7 @@ func equal(t *testing.T, got, want gormsession.Session) {
 	if got.ID != want.ID || got.UserID != want.UserID || got.TenantID != want.TenantID ||
 		got.Device != want.Device || !bytes.Equal(got.Data, want.Data) ||
 		!got.CreatedAt.Equal(want.CreatedAt) || !got.UpdatedAt.Equal(want.UpdatedAt) ||
-		!got.ExpiresAt.Equal(want.ExpiresAt) {
+		!got.ExpiresAt.Equal(want.ExpiresAt) || got.Version != want.Version {
 		t.Errorf("stored session differs\n got: %s\nwant: %s", describe(got), describe(want))
 	}
 	if got.Token != "" {
@@ -136,7 +156,7 @@ func equal(t *testing.T, got, want gormsession.Session) {
 func testRoundTrip(t *testing.T, b gormsession.Backend) {
 	a, c := newSession("alice"), newSession("carol")
 	a.Token = "must-not-be-stored"
-	save(t, b, a, c)
+	insert(t, b, &a, &c)
 	all := loadAll(t, b)
 	if len(all) != 2 {
 		t.Fatalf("LoadAll returned %d sessions, want 2", len(all))
@@ -146,29 +166,128 @@ func testRoundTrip(t *testing.T, b gormsession.Backend) {
 	equal(t, all[c.ID], c)
 }
 
-func testUpsert(t *testing.T, b gormsession.Backend) {
+func testInsertNeverOverwrites(t *testing.T, b gormsession.Backend) {
 	s := newSession("alice")
-	save(t, b, s)
+	insert(t, b, &s)
+	again := s
+	again.Data = []byte("overwritten")
+	again.Version = 0
+	if err := b.Insert(context.Background(), &again); err == nil {
+		t.Fatal("a second Insert of one ID succeeded, want an error")
+	}
+	got, _ := get(t, b, s.ID)
+	equal(t, got, s)
+	if err := b.Remove(context.Background(), s.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Insert(context.Background(), &again); err == nil {
+		t.Fatal("Insert over a removed session succeeded, want an error")
+	}
+	if _, found := get(t, b, s.ID); found {
+		t.Fatal("Insert over a removed session brought it back")
+	}
+}
+
+func testUpdateConditional(t *testing.T, b gormsession.Backend) {
+	ctx := context.Background()
+	s := newSession("alice")
+	insert(t, b, &s)
 	changed := s
+	changed.UserID = "mallory"              // must be ignored
+	changed.CreatedAt = base.Add(time.Hour) // must be ignored
 	changed.TenantID = "other-tenant"
 	changed.Device = "Safari on iOS"
 	changed.Data = []byte("new payload")
-	changed.CreatedAt = base.Add(time.Hour) // must be ignored
 	changed.UpdatedAt = base.Add(2 * time.Hour)
 	changed.ExpiresAt = base.Add(48 * time.Hour)
-	save(t, b, changed)
-	all := loadAll(t, b)
-	if len(all) != 1 {
-		t.Fatalf("after two saves of one ID LoadAll returned %d sessions, want 1", len(all))
+	if err := b.Update(ctx, &changed); err != nil {
+		t.Fatalf("Update at the current version: %v", err)
+	}
+	if changed.Version <= s.Version {
+		t.Fatalf("Update left Version at %d, want it advanced past %d", changed.Version, s.Version)
 	}
 	want := changed
-	want.CreatedAt = s.CreatedAt
-	equal(t, all[s.ID], want)
+	want.UserID, want.CreatedAt = s.UserID, s.CreatedAt
+	got, _ := get(t, b, s.ID)
+	equal(t, got, want)
+
+	stale := s // still at the first version
+	stale.Data = []byte("lost update")
+	err := b.Update(ctx, &stale)
+	if !errors.Is(err, gormsession.ErrConflict) {
+		t.Fatalf("Update at a stale version: %v, want ErrConflict", err)
+	}
+	got, _ = get(t, b, s.ID)
+	equal(t, got, want)
+}
+
+func testUpdateNeverInserts(t *testing.T, b gormsession.Backend) {
+	ctx := context.Background()
+	ghost := newSession("alice")
+	ghost.Version = 1
+	if err := b.Update(ctx, &ghost); !errors.Is(err, gormsession.ErrNotFound) {
+		t.Fatalf("Update of an unknown ID: %v, want ErrNotFound", err)
+	}
+	if all := loadAll(t, b); len(all) != 0 {
+		t.Fatalf("Update of an unknown ID created %d rows", len(all))
+	}
+	s := newSession("alice")
+	insert(t, b, &s)
+	if err := b.Remove(ctx, s.ID); err != nil {
+		t.Fatal(err)
+	}
+	s.Data = []byte("late update")
+	if err := b.Update(ctx, &s); !errors.Is(err, gormsession.ErrNotFound) {
+		t.Fatalf("Update of a removed session: %v, want ErrNotFound", err)
+	}
+	if _, found := get(t, b, s.ID); found {
+		t.Fatal("Update after Remove brought the session back")
+	}
+	if all := loadAll(t, b); len(all) != 0 {
+		t.Fatal("Update after Remove brought the session back into LoadAll")
+	}
+}
+
+func testConcurrentUpdates(t *testing.T, b gormsession.Backend) {
+	s := newSession("alice")
+	insert(t, b, &s)
+	const n = 8
+	var (
+		wg             sync.WaitGroup
+		mu             sync.Mutex
+		wins, conflict int
+		winner         []byte
+	)
+	for i := range n {
+		u := s
+		u.Data = []byte(fmt.Sprintf("writer-%d", i))
+		wg.Go(func() {
+			err := b.Update(context.Background(), &u)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				wins++
+				winner = u.Data
+			case errors.Is(err, gormsession.ErrConflict):
+				conflict++
+			default:
+				t.Errorf("concurrent Update: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if wins != 1 || conflict != n-1 {
+		t.Fatalf("%d concurrent Updates at one version: %d won, %d conflicted; want 1 and %d", n, wins, conflict, n-1)
+	}
+	if got, _ := get(t, b, s.ID); !bytes.Equal(got.Data, winner) {
+		t.Fatalf("stored data %q, want the winner's %q", got.Data, winner)
+	}
 }
 
 func testRemove(t *testing.T, b gormsession.Backend) {
 	s1, s2 := newSession("alice"), newSession("alice")
-	save(t, b, s1, s2)
+	insert(t, b, &s1, &s2)
 	ctx := context.Background()
 	if err := b.Remove(ctx, s1.ID); err != nil {
 		t.Fatalf("Remove: %v", err)
@@ -183,12 +302,15 @@ func testRemove(t *testing.T, b gormsession.Backend) {
 	if _, ok := all[s1.ID]; ok || len(all) != 1 {
 		t.Fatalf("after Remove LoadAll has %d sessions (removed one present: %v), want only the other", len(all), ok)
 	}
+	if _, found := get(t, b, s1.ID); found {
+		t.Fatal("Get found a removed session")
+	}
 }
 
 func testZeroExpiry(t *testing.T, b gormsession.Backend) {
 	s := newSession("alice")
 	s.ExpiresAt = time.Time{}
-	save(t, b, s)
+	insert(t, b, &s)
 	got := loadAll(t, b)[s.ID]
 	if !got.ExpiresAt.IsZero() {
 		t.Fatalf("ExpiresAt = %v, want zero (never)", got.ExpiresAt)
@@ -202,7 +324,7 @@ func testBinaryData(t *testing.T, b gormsession.Backend) {
 	big.Data = bytes.Repeat([]byte{0xab, 0x00, 0x7f}, 1<<20/3)
 	empty := newSession("alice")
 	empty.Data = nil
-	save(t, b, bin, big, empty)
+	insert(t, b, &bin, &big, &empty)
 	all := loadAll(t, b)
 	equal(t, all[bin.ID], bin)
 	equal(t, all[big.ID], big)
@@ -211,7 +333,7 @@ func testBinaryData(t *testing.T, b gormsession.Backend) {
 	}
 }
 
-func testConcurrentSaves(t *testing.T, b gormsession.Backend) {
+func testConcurrentInserts(t *testing.T, b gormsession.Backend) {
 	const n = 40
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
@@ -220,7 +342,7 @@ func testConcurrentSaves(t *testing.T, b gormsession.Backend) {
 		s := newSession(fmt.Sprintf("user-%d", i%5))
 		ids[i] = s.ID
 		wg.Go(func() {
-			if err := b.Save(context.Background(), &s); err != nil {
+			if err := b.Insert(context.Background(), &s); err != nil {
 				errs <- err
 			}
 		})
@@ -228,12 +350,12 @@ func testConcurrentSaves(t *testing.T, b gormsession.Backend) {
 	wg.Wait()
 	close(errs)
 	for err := range errs {
-		t.Errorf("concurrent Save: %v", err)
+		t.Errorf("concurrent Insert: %v", err)
 	}
 	all := loadAll(t, b)
 	for _, id := range ids {
 		if _, ok := all[id]; !ok {
-			t.Errorf("session %s saved concurrently is missing", id)
+			t.Errorf("session %s inserted concurrently is missing", id)
 		}
 	}
 }
@@ -242,29 +364,114 @@ func testCanceledContext(t *testing.T, b gormsession.Backend) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	s := newSession("alice")
-	if err := b.Save(ctx, &s); err == nil {
-		t.Fatal("Save with a canceled context succeeded, want an error")
+	if err := b.Insert(ctx, &s); err == nil {
+		t.Fatal("Insert with a canceled context succeeded, want an error")
 	}
 	if _, err := b.LoadAll(ctx); err == nil {
 		t.Fatal("LoadAll with a canceled context succeeded, want an error")
 	}
+	if _, _, err := b.Get(ctx, s.ID); err == nil {
+		t.Fatal("Get with a canceled context succeeded, want an error")
+	}
 }
 
-func testGetter(t *testing.T, b gormsession.Backend) {
-	g, ok := b.(gormsession.Getter)
-	if !ok {
-		t.Skip("backend is not a Getter")
-	}
+func testGet(t *testing.T, b gormsession.Backend) {
 	s := newSession("alice")
-	save(t, b, s)
-	got, found, err := g.Get(context.Background(), s.ID)
-	if err != nil || !found {
-		t.Fatalf("Get(saved) = found %v, err %v", found, err)
+	insert(t, b, &s)
+	got, found := get(t, b, s.ID)
+	if !found {
+		t.Fatal("Get of an inserted session: not found")
 	}
 	equal(t, got, s)
-	_, found, err = g.Get(context.Background(), gormsession.HashToken("unknown"))
-	if err != nil || found {
-		t.Fatalf("Get(unknown) = found %v, err %v; want false, nil", found, err)
+	if _, found := get(t, b, gormsession.HashToken("unknown")); found {
+		t.Fatal("Get of an unknown ID found a session")
+	}
+}
+
+func testRotate(t *testing.T, b gormsession.Backend) {
+	ctx := context.Background()
+	old := newSession("alice")
+	insert(t, b, &old)
+	at := base.Add(5 * time.Minute)
+	newID := gormsession.HashToken(gormsession.NewToken())
+	next, err := b.Rotate(ctx, old.ID, newID, at)
+	if err != nil {
+		t.Fatalf("Rotate: %v", err)
+	}
+	want := old
+	want.ID, want.UpdatedAt, want.Version = newID, at, 1
+	equal(t, next, want)
+	if got, found := get(t, b, newID); !found {
+		t.Fatal("the successor is not stored")
+	} else {
+		equal(t, got, want)
+	}
+	if _, found := get(t, b, old.ID); found {
+		t.Fatal("the rotated session is still live")
+	}
+	if _, err := b.Rotate(ctx, old.ID, gormsession.HashToken(gormsession.NewToken()), at); !errors.Is(err, gormsession.ErrNotFound) {
+		t.Fatalf("Rotate of a rotated session: %v, want ErrNotFound", err)
+	}
+	removed := newSession("alice")
+	insert(t, b, &removed)
+	if err := b.Remove(ctx, removed.ID); err != nil {
+		t.Fatal(err)
+	}
+	lostID := gormsession.HashToken(gormsession.NewToken())
+	if _, err := b.Rotate(ctx, removed.ID, lostID, at); !errors.Is(err, gormsession.ErrNotFound) {
+		t.Fatalf("Rotate of a removed session: %v, want ErrNotFound", err)
+	}
+	if _, found := get(t, b, lostID); found {
+		t.Fatal("Rotate of a removed session created a successor")
+	}
+	expired := newSession("alice")
+	expired.ExpiresAt = at
+	insert(t, b, &expired)
+	if _, err := b.Rotate(ctx, expired.ID, lostID, at); !errors.Is(err, gormsession.ErrNotFound) {
+		t.Fatalf("Rotate of a session expiring at that instant: %v, want ErrNotFound", err)
+	}
+	if _, err := b.Rotate(ctx, gormsession.HashToken("unknown"), lostID, at); !errors.Is(err, gormsession.ErrNotFound) {
+		t.Fatalf("Rotate of an unknown session: %v, want ErrNotFound", err)
+	}
+	if all := loadAll(t, b); len(all) != 2 {
+		t.Fatalf("after the rotations %d live sessions, want 2 (the successor and the expired one)", len(all))
+	}
+}
+
+func testConcurrentRotations(t *testing.T, b gormsession.Backend) {
+	old := newSession("alice")
+	insert(t, b, &old)
+	const n = 6
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		wins []string
+	)
+	for range n {
+		wg.Go(func() {
+			id := gormsession.HashToken(gormsession.NewToken())
+			_, err := b.Rotate(context.Background(), old.ID, id, base.Add(time.Minute))
+			mu.Lock()
+			defer mu.Unlock()
+			if err == nil {
+				wins = append(wins, id)
+			} else if !errors.Is(err, gormsession.ErrNotFound) {
+				// A database may also abort a loser (a deadlock); that is
+				// an error, not a second successor.
+				t.Logf("concurrent Rotate: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if len(wins) != 1 {
+		t.Fatalf("%d concurrent rotations of one session gave %d successors, want 1", n, len(wins))
+	}
+	all := loadAll(t, b)
+	if len(all) != 1 {
+		t.Fatalf("after concurrent rotations %d live sessions, want 1", len(all))
+	}
+	if _, ok := all[wins[0]]; !ok {
+		t.Fatal("the live session is not the successor that won")
 	}
 }
 
@@ -273,18 +480,35 @@ func testRemoveUser(t *testing.T, b gormsession.Backend) {
 	if !ok {
 		t.Skip("backend is not a UserRemover")
 	}
-	a1, a2, c := newSession("alice"), newSession("alice"), newSession("carol")
-	save(t, b, a1, a2, c)
-	n, err := r.RemoveUser(context.Background(), "alice")
-	if err != nil || n != 2 {
-		t.Fatalf("RemoveUser = %d, %v; want 2, nil", n, err)
+	ctx := context.Background()
+	a1, a2, a3, c := newSession("alice"), newSession("alice"), newSession("alice"), newSession("carol")
+	late := newSession("alice")
+	late.CreatedAt = base.Add(time.Hour)
+	insert(t, b, &a1, &a2, &a3, &c, &late)
+	ids, err := r.RemoveUser(ctx, "alice", a3.ID, base.Add(time.Minute))
+	if err != nil {
+		t.Fatalf("RemoveUser: %v", err)
+	}
+	slices.Sort(ids)
+	want := []string{a1.ID, a2.ID}
+	slices.Sort(want)
+	if !slices.Equal(ids, want) {
+		t.Fatalf("RemoveUser returned %v, want %v (not the kept one, not the later one)", ids, want)
 	}
 	all := loadAll(t, b)
-	if len(all) != 1 || all[c.ID].UserID != "carol" {
-		t.Fatalf("after RemoveUser(alice) LoadAll = %v, want only carol's session", slices.Collect(maps.Keys(all)))
+	if len(all) != 3 {
+		t.Fatalf("after RemoveUser %d live sessions, want 3: %v", len(all), slices.Collect(maps.Keys(all)))
 	}
-	if n, err := r.RemoveUser(context.Background(), "nobody"); err != nil || n != 0 {
-		t.Fatalf("RemoveUser(nobody) = %d, %v; want 0, nil", n, err)
+	for _, id := range []string{a3.ID, c.ID, late.ID} {
+		if _, ok := all[id]; !ok {
+			t.Errorf("RemoveUser removed %s, which it must keep", id)
+		}
+	}
+	if ids, err := r.RemoveUser(ctx, "alice", "", base); err != nil || len(ids) != 0 {
+		t.Fatalf("RemoveUser with nothing to remove = %v, %v; want none, nil", ids, err)
+	}
+	if ids, err := r.RemoveUser(ctx, "alice", "", base.Add(2*time.Hour)); err != nil || len(ids) != 2 {
+		t.Fatalf("RemoveUser of the rest = %v, %v; want 2, nil", ids, err)
 	}
 }
 
@@ -299,7 +523,7 @@ func testRemoveExpired(t *testing.T, b gormsession.Backend) {
 	atNow.ExpiresAt = now
 	future.ExpiresAt = now.Add(time.Microsecond)
 	never.ExpiresAt = time.Time{}
-	save(t, b, past, atNow, future, never)
+	insert(t, b, &past, &atNow, &future, &never)
 	n, err := r.RemoveExpired(context.Background(), now)
 	if err != nil || n != 2 {
 		t.Fatalf("RemoveExpired = %d, %v; want 2 (past and expiring exactly now), nil", n, err)
@@ -310,6 +534,11 @@ func testRemoveExpired(t *testing.T, b gormsession.Backend) {
 	if len(all) != 2 || !hasFuture || !hasNever {
 		t.Fatalf("after RemoveExpired: %d left (future %v, never %v), want those two", len(all), hasFuture, hasNever)
 	}
+	// A deleted row stays gone: an update does not bring it back.
+	past.Data = []byte("late")
+	if err := b.Update(context.Background(), &past); !errors.Is(err, gormsession.ErrNotFound) {
+		t.Fatalf("Update of a deleted expired session: %v, want ErrNotFound", err)
+	}
 }
 
 func testStream(t *testing.T, b gormsession.Backend) {
@@ -318,11 +547,14 @@ func testStream(t *testing.T, b gormsession.Backend) {
 		t.Skip("backend is not a Streamer")
 	}
 	now := base.Add(time.Hour)
-	atNow, future, never := newSession("a"), newSession("a"), newSession("b")
+	atNow, future, never, removed := newSession("a"), newSession("a"), newSession("b"), newSession("b")
 	atNow.ExpiresAt = now
 	future.ExpiresAt = now.Add(time.Microsecond)
 	never.ExpiresAt = time.Time{}
-	save(t, b, atNow, future, never)
+	insert(t, b, &atNow, &future, &never, &removed)
+	if err := b.Remove(context.Background(), removed.ID); err != nil {
+		t.Fatal(err)
+	}
 	got := map[string]gormsession.Session{}
 	err := st.Stream(context.Background(), now, func(s *gormsession.Session) error {
 		got[s.ID] = *s
@@ -332,7 +564,7 @@ func testStream(t *testing.T, b gormsession.Backend) {
 		t.Fatalf("Stream: %v", err)
 	}
 	if len(got) != 2 {
-		t.Fatalf("Stream gave %d sessions, want 2 (the one expiring exactly now is expired)", len(got))
+		t.Fatalf("Stream gave %d sessions, want 2 (the one expiring exactly now is expired, the removed one is gone)", len(got))
 	}
 	equal(t, got[future.ID], future)
 	equal(t, got[never.ID], never)
@@ -351,14 +583,20 @@ func testTouch(t *testing.T, b gormsession.Backend) {
 		t.Skip("backend is not a Toucher")
 	}
 	s1, s2, s3 := newSession("a"), newSession("a"), newSession("a")
-	save(t, b, s1, s2, s3)
+	insert(t, b, &s1, &s2, &s3)
 	at := base.Add(3 * time.Hour)
 	if err := to.Touch(context.Background(), []string{s1.ID, s2.ID, gormsession.HashToken("x")}, at); err != nil {
 		t.Fatalf("Touch: %v", err)
 	}
+	if err := to.Touch(context.Background(), []string{s1.ID}, at.Add(-time.Hour)); err != nil {
+		t.Fatalf("Touch: %v", err)
+	}
 	all := loadAll(t, b)
 	if !all[s1.ID].UpdatedAt.Equal(at) || !all[s2.ID].UpdatedAt.Equal(at) {
-		t.Errorf("touched sessions have UpdatedAt %v, %v; want %v", all[s1.ID].UpdatedAt, all[s2.ID].UpdatedAt, at)
+		t.Errorf("touched sessions have UpdatedAt %v, %v; want %v (never moved back)", all[s1.ID].UpdatedAt, all[s2.ID].UpdatedAt, at)
+	}
+	if all[s1.ID].Version != 1 {
+		t.Errorf("Touch changed the version to %d; activity is not a change", all[s1.ID].Version)
 	}
 	if !all[s3.ID].UpdatedAt.Equal(s3.UpdatedAt) {
 		t.Errorf("untouched session's UpdatedAt changed to %v", all[s3.ID].UpdatedAt)
@@ -379,7 +617,11 @@ func testChanges(t *testing.T, b gormsession.Backend) {
 	old.UpdatedAt = now.Add(-time.Hour)
 	fresh.UpdatedAt = now
 	removed.UpdatedAt = now.Add(-time.Hour)
-	save(t, b, old, fresh, removed)
+	insert(t, b, &old, &fresh, &removed)
+	fresh.Data = []byte("v2")
+	if err := b.Update(ctx, &fresh); err != nil {
+		t.Fatal(err)
+	}
 	if err := b.Remove(ctx, removed.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -387,52 +629,28 @@ func testChanges(t *testing.T, b gormsession.Backend) {
 		s       gormsession.Session
 		revoked bool
 	}
-	var got []change
+	seen := map[string]change{}
+	n := 0
 	err := cf.Changes(ctx, now.Add(-time.Minute), func(s *gormsession.Session, revoked bool) error {
-		got = append(got, change{*s, revoked})
+		seen[s.ID] = change{*s, revoked}
+		n++
 		return nil
 	})
 	if err != nil {
 		t.Fatalf("Changes: %v", err)
 	}
-	seen := map[string]bool{}
-	for _, c := range got {
-		seen[c.s.ID] = c.revoked
-	}
 	if _, ok := seen[old.ID]; ok {
 		t.Error("Changes reported a session unchanged since before since")
 	}
-	if rev, ok := seen[fresh.ID]; !ok || rev {
-		t.Errorf("Changes: fresh session reported %v (revoked %v), want live", ok, rev)
+	if c, ok := seen[fresh.ID]; !ok || c.revoked || c.s.Version != fresh.Version || string(c.s.Data) != "v2" {
+		t.Errorf("Changes: updated session reported %v (revoked %v, version %d, data %q), want live at version %d with v2",
+			ok, c.revoked, c.s.Version, c.s.Data, fresh.Version)
 	}
-	if rev, ok := seen[removed.ID]; !ok || !rev {
-		t.Errorf("Changes: removed session reported %v (revoked %v), want a removal", ok, rev)
+	if c, ok := seen[removed.ID]; !ok || !c.revoked {
+		t.Errorf("Changes: removed session reported %v (revoked %v), want a removal", ok, c.revoked)
 	}
-	if len(got) != 2 {
-		t.Errorf("Changes reported %d changes, want 2", len(got))
-	}
-}
-
-func testNoRevive(t *testing.T, b gormsession.Backend) {
-	if _, ok := b.(gormsession.ChangeFeed); !ok {
-		t.Skip("backend keeps no tombstones (not a ChangeFeed)")
-	}
-	s := newSession("alice")
-	save(t, b, s)
-	if err := b.Remove(context.Background(), s.ID); err != nil {
-		t.Fatal(err)
-	}
-	s.Data = []byte("late update")
-	if err := b.Save(context.Background(), &s); err != nil {
-		t.Fatalf("Save after Remove: %v", err)
-	}
-	if all := loadAll(t, b); len(all) != 0 {
-		t.Fatalf("Save after Remove brought the session back")
-	}
-	if g, ok := b.(gormsession.Getter); ok {
-		if _, found, err := g.Get(context.Background(), s.ID); found || err != nil {
-			t.Fatalf("Get after Remove+Save = found %v, err %v", found, err)
-		}
+	if n != 2 {
+		t.Errorf("Changes reported %d changes, want 2", n)
 	}
 }
 
@@ -442,6 +660,6 @@ func describe(s gormsession.Session) string {
 	if len(data) > 16 {
 		data = data[:16]
 	}
-	return fmt.Sprintf("{ID:%s User:%q Tenant:%q Device:%q Data(%d bytes):%x Created:%v Updated:%v Expires:%v}",
-		s.ID, s.UserID, s.TenantID, s.Device, len(s.Data), data, s.CreatedAt, s.UpdatedAt, s.ExpiresAt)
+	return fmt.Sprintf("{ID:%s User:%q Tenant:%q Device:%q Data(%d bytes):%x Created:%v Updated:%v Expires:%v Version:%d}",
+		s.ID, s.UserID, s.TenantID, s.Device, len(s.Data), data, s.CreatedAt, s.UpdatedAt, s.ExpiresAt, s.Version)
 }
