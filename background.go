@@ -33,6 +33,7 @@ func (m *Manager) touch(e *entry, now int64) {
 // writes recorded activity. It returns how many sessions it removed from
 // memory. The Manager runs it periodically; tests and tools may call it.
 func (m *Manager) Cleanup(ctx context.Context) (int, error) {
+	m.pruneRevoked()
 	n, idle := m.sweep()
 	var errs []error
 	for _, id := range idle {
@@ -193,7 +194,6 @@ func (m *Manager) loop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		m.pruneRevoked()
 		if m.opts.CleanupInterval > 0 && time.Since(lastCleanup) >= m.opts.CleanupInterval {
 			lastCleanup = time.Now()
 			if _, err := m.Cleanup(ctx); err != nil && ctx.Err() == nil {
@@ -201,6 +201,7 @@ func (m *Manager) loop(ctx context.Context) {
 			}
 			continue
 		}
+		m.pruneRevoked()
 		if err := errors.Join(m.retryRevocations(ctx), m.flushTouches(ctx)); err != nil && ctx.Err() == nil {
 			m.log.Error("gormsession: background write", "err", err)
 		}

@@ -13,3 +13,7 @@ func (m *Manager) Sync(ctx context.Context) error {
 	}
 	return m.poll(ctx)
 }
+
+// IndexedIDs returns how many session IDs the user index holds for userID.
+// It is for tests.
+func (m *Manager) IndexedIDs(userID string) int { return len(m.users.ids(userID)) }

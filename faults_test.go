@@ -1,0 +1,176 @@
+package gormsession_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/gormsession/gormsession"
+)
+
+// errInjected is the failure a faultyBackend injects.
+var errInjected = errors.New("injected fault: database unreachable")
+
+// faultyBackend is a real Store with faults and pauses injected around its
+// calls: a whole-database outage, the failure of chosen operations (before
+// or after the real write, as a lost reply would), and a gate that holds a
+// call after its real write until the test releases it, to force one
+// interleaving of two writers.
+type faultyBackend struct {
+	*gormsession.Store
+
+	mu        sync.Mutex
+	down      bool            // every call fails before reaching the database
+	failOps   map[string]bool // these calls fail before reaching the database
+	lostReply map[string]bool // these calls reach the database, then fail
+	gates     map[string]*gate
+	delay     func(op string) time.Duration
+}
+
+// gate holds the next call of one operation after its real work.
+type gate struct {
+	reached chan struct{} // closed when the call reaches the gate
+	release chan struct{} // close to let it go on
+}
+
+func newFaulty(st *gormsession.Store) *faultyBackend {
+	return &faultyBackend{Store: st, failOps: map[string]bool{}, lostReply: map[string]bool{}, gates: map[string]*gate{}}
+}
+
+// setDown starts or ends a database outage.
+func (f *faultyBackend) setDown(down bool) {
+	f.mu.Lock()
+	f.down = down
+	f.mu.Unlock()
+}
+
+// fail makes op fail before reaching the database, or stop doing so.
+func (f *faultyBackend) fail(op string, on bool) {
+	f.mu.Lock()
+	f.failOps[op] = on
+	f.mu.Unlock()
+}
+
+// holdAfter returns a gate that holds the next call of op once its real
+// work is done.
+func (f *faultyBackend) holdAfter(op string) *gate {
+	g := &gate{reached: make(chan struct{}), release: make(chan struct{})}
+	f.mu.Lock()
+	f.gates[op] = g
+	f.mu.Unlock()
+	return g
+}
+
+// before is called before op reaches the database.
+func (f *faultyBackend) before(op string) error {
+	f.mu.Lock()
+	down, fail, delay := f.down, f.failOps[op], f.delay
+	f.mu.Unlock()
+	if delay != nil {
+		time.Sleep(delay(op))
+	}
+	if down || fail {
+		return errInjected
+	}
+	return nil
+}
+
+// after is called once op's real work returned err.
+func (f *faultyBackend) after(op string, err error) error {
+	f.mu.Lock()
+	g := f.gates[op]
+	delete(f.gates, op)
+	lost := f.lostReply[op]
+	f.mu.Unlock()
+	if g != nil {
+		close(g.reached)
+		<-g.release
+	}
+	if err == nil && lost {
+		return errInjected
+	}
+	return err
+}
+
+func (f *faultyBackend) LoadAll(ctx context.Context) ([]gormsession.Session, error) {
+	if err := f.before("LoadAll"); err != nil {
+		return nil, err
+	}
+	all, err := f.Store.LoadAll(ctx)
+	return all, f.after("LoadAll", err)
+}
+
+func (f *faultyBackend) Stream(ctx context.Context, now time.Time, fn func(*gormsession.Session) error) error {
+	if err := f.before("Stream"); err != nil {
+		return err
+	}
+	return f.after("Stream", f.Store.Stream(ctx, now, fn))
+}
+
+func (f *faultyBackend) Get(ctx context.Context, id string) (gormsession.Session, bool, error) {
+	if err := f.before("Get"); err != nil {
+		return gormsession.Session{}, false, err
+	}
+	s, found, err := f.Store.Get(ctx, id)
+	return s, found, f.after("Get", err)
+}
+
+func (f *faultyBackend) Insert(ctx context.Context, s *gormsession.Session) error {
+	if err := f.before("Insert"); err != nil {
+		return err
+	}
+	return f.after("Insert", f.Store.Insert(ctx, s))
+}
+
+func (f *faultyBackend) Update(ctx context.Context, s *gormsession.Session) error {
+	if err := f.before("Update"); err != nil {
+		return err
+	}
+	return f.after("Update", f.Store.Update(ctx, s))
+}
+
+func (f *faultyBackend) Rotate(ctx context.Context, oldID, newID string, at time.Time) (gormsession.Session, error) {
+	if err := f.before("Rotate"); err != nil {
+		return gormsession.Session{}, err
+	}
+	s, err := f.Store.Rotate(ctx, oldID, newID, at)
+	return s, f.after("Rotate", err)
+}
+
+func (f *faultyBackend) Remove(ctx context.Context, id string) error {
+	if err := f.before("Remove"); err != nil {
+		return err
+	}
+	return f.after("Remove", f.Store.Remove(ctx, id))
+}
+
+func (f *faultyBackend) RemoveUser(ctx context.Context, userID, exceptID string, before time.Time) ([]string, error) {
+	if err := f.before("RemoveUser"); err != nil {
+		return nil, err
+	}
+	ids, err := f.Store.RemoveUser(ctx, userID, exceptID, before)
+	return ids, f.after("RemoveUser", err)
+}
+
+func (f *faultyBackend) RemoveExpired(ctx context.Context, now time.Time) (int64, error) {
+	if err := f.before("RemoveExpired"); err != nil {
+		return 0, err
+	}
+	n, err := f.Store.RemoveExpired(ctx, now)
+	return n, f.after("RemoveExpired", err)
+}
+
+func (f *faultyBackend) Touch(ctx context.Context, ids []string, at time.Time) error {
+	if err := f.before("Touch"); err != nil {
+		return err
+	}
+	return f.after("Touch", f.Store.Touch(ctx, ids, at))
+}
+
+func (f *faultyBackend) Changes(ctx context.Context, since time.Time, fn func(*gormsession.Session, bool) error) error {
+	if err := f.before("Changes"); err != nil {
+		return err
+	}
+	return f.after("Changes", f.Store.Changes(ctx, since, fn))
+}
