@@ -239,7 +239,7 @@ func (s *Store) installNotifyTrigger(conn *gorm.DB) error {
 	if err != nil || n > 0 {
 		return err
 	}
-	return conn.Exec("CREATE TRIGGER ? AFTER INSERT OR UPDATE OR DELETE ON " + s.quoted +
+	return conn.Exec("CREATE TRIGGER ? AFTER INSERT OR UPDATE OR DELETE ON "+s.quoted+
 		" FOR EACH STATEMENT EXECUTE FUNCTION gormsession_notify()", clause.Table{Name: trigger}).Error
 }
 
