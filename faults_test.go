@@ -25,7 +25,10 @@ type faultyBackend struct {
 	failOps   map[string]bool // these calls fail before reaching the database
 	lostReply map[string]bool // these calls reach the database, then fail
 	gates     map[string]*gate
-	delay     func(op string) time.Duration
+	delay     func(op string) time.Duration // before the call and after its work
+	// chaos, when set, decides per call whether it fails before reaching
+	// the database (fail) or after its write landed (lose).
+	chaos func(op string) (fail, lose bool)
 }
 
 // gate holds the next call of one operation after its real work.
@@ -65,10 +68,15 @@ func (f *faultyBackend) holdAfter(op string) *gate {
 // before is called before op reaches the database.
 func (f *faultyBackend) before(op string) error {
 	f.mu.Lock()
-	down, fail, delay := f.down, f.failOps[op], f.delay
+	down, fail, delay, chaos := f.down, f.failOps[op], f.delay, f.chaos
 	f.mu.Unlock()
 	if delay != nil {
 		time.Sleep(delay(op))
+	}
+	if chaos != nil {
+		if c, _ := chaos(op); c {
+			fail = true
+		}
 	}
 	if down || fail {
 		return errInjected
@@ -81,8 +89,16 @@ func (f *faultyBackend) after(op string, err error) error {
 	f.mu.Lock()
 	g := f.gates[op]
 	delete(f.gates, op)
-	lost := f.lostReply[op]
+	lost, chaos, delay := f.lostReply[op], f.chaos, f.delay
 	f.mu.Unlock()
+	if delay != nil {
+		time.Sleep(delay(op))
+	}
+	if chaos != nil {
+		if _, l := chaos(op); l {
+			lost = true
+		}
+	}
 	if g != nil {
 		close(g.reached)
 		<-g.release

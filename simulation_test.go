@@ -1,0 +1,640 @@
+package gormsession_test
+
+// TestSimulation checks the consistency model under random operations from
+// several goroutines on three Managers sharing one database, with injected
+// outages, failed writes, lost replies and restarts.
+//
+// Each seed fixes the sequence of operations every worker draws and the
+// faults each instance injects; the interleaving of the workers is left to
+// the scheduler, so a seed replays the same workload, not the same
+// schedule. A failure prints the seed and the operation log.
+//
+//	GORMSESSION_SIM_SEED=7 GORMSESSION_SIM_OPS=2000 go test -run TestSimulation .
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gormsession/gormsession"
+)
+
+const (
+	simInstances = 3
+	simWorkers   = 3
+	simPhases    = 3
+	simUsers     = 4
+)
+
+// simSeeds returns GORMSESSION_SIM_SEED, or the fixed seeds CI runs.
+func simSeeds(t *testing.T) []uint64 {
+	if v := os.Getenv("GORMSESSION_SIM_SEED"); v != "" {
+		seed, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			t.Fatalf("GORMSESSION_SIM_SEED: %v", err)
+		}
+		return []uint64{seed}
+	}
+	return []uint64{1, 2, 3}
+}
+
+// simOps returns GORMSESSION_SIM_OPS, the operations per seed, or 240.
+func simOps(t *testing.T) int {
+	if v := os.Getenv("GORMSESSION_SIM_OPS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			t.Fatalf("GORMSESSION_SIM_OPS: %q is not a positive number", v)
+		}
+		return n
+	}
+	return 240
+}
+
+func TestSimulation(t *testing.T) {
+	ops := simOps(t)
+	for _, seed := range simSeeds(t) {
+		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+			eachDB(t, func(t *testing.T, tdb testDB) {
+				s := newSim(t, tdb, seed)
+				defer s.closeAll()
+				s.run(ops)
+			})
+		})
+	}
+}
+
+// sim is one simulation run: the instances, and the model of what the
+// operations acknowledged, against which the invariants are checked.
+type sim struct {
+	t     *testing.T
+	tdb   testDB
+	seed  uint64
+	dir   string
+	insts [simInstances]*simInstance
+	seq   atomic.Int64 // advanced at the start and end of every operation
+
+	mu     sync.Mutex // guards what follows
+	log    []string
+	tokens []*simToken
+	users  [simUsers]simUser
+	failed bool
+}
+
+// simInstance is one application instance; restart swaps its Manager.
+type simInstance struct {
+	idx      int
+	rw       sync.RWMutex // operations read-lock it, a restart write-locks it
+	m        *gormsession.Manager
+	f        *faultyBackend
+	journal  string
+	syncedAt atomic.Int64 // seq at which its last successful sync or load began
+}
+
+// simUser tracks the user-wide revocations of one user.
+type simUser struct {
+	inFlight    int   // RevokeUser/RevokeOthers calls under way
+	lastStarted int64 // seq at which the last one began
+}
+
+// simToken is what the model knows of one session.
+type simToken struct {
+	token, id, user string
+	created         int64 // seq when Create or Rotate returned it
+	// revoked is the seq at which a revoking call acknowledged its end,
+	// revokedOn the instance; 0 while not known to be revoked.
+	revoked   int64
+	revokedOn int
+	// refusedOn lists the instances where a revocation was refused by the
+	// database (ErrNotPersisted): they must refuse the token from then on.
+	refusedOn []int
+	// mayEnd is set once any call that may end it was made: it is then
+	// not required to be live.
+	mayEnd    bool
+	marks     []string // acknowledged Update marks
+	successor *simToken
+	rotations int
+}
+
+func newSim(t *testing.T, tdb testDB, seed uint64) *sim {
+	s := &sim{t: t, tdb: tdb, seed: seed, dir: t.TempDir()}
+	for i := range s.insts {
+		in := &simInstance{idx: i, journal: filepath.Join(s.dir, fmt.Sprintf("journal-%d", i))}
+		in.f = newFaulty(newStore(t, tdb, nil))
+		rng := rand.New(rand.NewPCG(seed, uint64(100+i)))
+		var rngMu sync.Mutex
+		in.f.chaos = func(op string) (fail, lose bool) {
+			if op == "Stream" || op == "LoadAll" {
+				return false, false
+			}
+			rngMu.Lock()
+			defer rngMu.Unlock()
+			r := rng.Float64()
+			return r < 0.03, r > 0.97
+		}
+		in.f.delay = func(op string) time.Duration {
+			// Widen the windows between a write and what follows it.
+			rngMu.Lock()
+			defer rngMu.Unlock()
+			if rng.IntN(4) == 0 {
+				return time.Duration(rng.IntN(3000)) * time.Microsecond
+			}
+			return 0
+		}
+		s.insts[i] = in
+		s.start(in)
+	}
+	return s
+}
+
+// start makes a new Manager for in, retrying while its database is down.
+func (s *sim) start(in *simInstance) {
+	s.t.Helper()
+	opts := gormsession.ManagerOptions{
+		SyncInterval:    time.Hour, // polls are operations of the simulation
+		RetryInterval:   25 * time.Millisecond,
+		CleanupInterval: -1,
+		IdleTimeout:     time.Hour,
+		TouchInterval:   time.Nanosecond, // every resolve records activity
+		Journal:         in.journal,
+		Logger:          discardLogger(),
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		begin := s.seq.Add(1)
+		m, err := gormsession.NewManager(context.Background(), in.f, opts)
+		if err == nil {
+			in.m = m
+			in.syncedAt.Store(begin)
+			return
+		}
+		if time.Now().After(deadline) {
+			s.fatalf("instance %d does not start: %v", in.idx, err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func (s *sim) closeAll() {
+	for _, in := range s.insts {
+		in.rw.Lock()
+		in.f.setDown(false)
+		in.f.chaos = nil
+		if in.m != nil {
+			_ = in.m.Close()
+		}
+		in.rw.Unlock()
+	}
+}
+
+func (s *sim) logf(format string, args ...any) {
+	s.mu.Lock()
+	s.log = append(s.log, fmt.Sprintf(format, args...))
+	s.mu.Unlock()
+}
+
+// fatalf fails the run with the seed and the operation log.
+func (s *sim) fatalf(format string, args ...any) {
+	s.t.Helper()
+	s.mu.Lock()
+	log := s.log
+	if len(log) > 400 {
+		log = log[len(log)-400:]
+	}
+	s.mu.Unlock()
+	s.t.Fatalf("seed %d on %s: %s\nreplay: GORMSESSION_SIM_SEED=%d go test -run TestSimulation .\noperation log (last %d):\n%s",
+		s.seed, s.tdb.Name, fmt.Sprintf(format, args...), s.seed, len(log), strings.Join(log, "\n"))
+}
+
+// errorf records a violation found by a worker goroutine.
+func (s *sim) errorf(format string, args ...any) {
+	s.mu.Lock()
+	s.failed = true
+	s.log = append(s.log, "VIOLATION: "+fmt.Sprintf(format, args...))
+	s.mu.Unlock()
+}
+
+func (s *sim) run(ops int) {
+	perPhase := max(1, ops/simPhases/simWorkers)
+	for phase := range simPhases {
+		var wg sync.WaitGroup
+		for w := range simWorkers {
+			rng := rand.New(rand.NewPCG(s.seed, uint64(phase*simWorkers+w)))
+			wg.Go(func() {
+				for range perPhase {
+					s.step(w, rng)
+				}
+			})
+		}
+		wg.Wait()
+		s.mu.Lock()
+		failed := s.failed
+		s.mu.Unlock()
+		if failed {
+			s.fatalf("an invariant broke during phase %d", phase)
+		}
+		s.quiesce()
+		s.check(fmt.Sprintf("quiescence after phase %d", phase))
+	}
+	for _, in := range s.insts {
+		s.restart(in)
+	}
+	s.quiesce()
+	s.check("after restarting every instance")
+}
+
+// pick returns a random known token, or nil. Most picks are among the few
+// newest tokens, so that workers often contend for one session.
+func (s *sim) pick(rng *rand.Rand) *simToken {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := len(s.tokens)
+	if n == 0 {
+		return nil
+	}
+	if rng.IntN(4) > 0 {
+		return s.tokens[n-1-rng.IntN(min(n, 3))]
+	}
+	return s.tokens[rng.IntN(n)]
+}
+
+// step runs one random operation on a random instance.
+func (s *sim) step(w int, rng *rand.Rand) {
+	in := s.insts[rng.IntN(simInstances)]
+	user := fmt.Sprintf("user-%d", rng.IntN(simUsers))
+	tok := s.pick(rng)
+	r := rng.IntN(100)
+	switch {
+	case r < 5:
+		s.outage(w, rng)
+		return
+	case r < 8:
+		s.restart(in)
+		return
+	}
+	in.rw.RLock()
+	defer in.rw.RUnlock()
+	ctx := context.Background()
+	switch {
+	case r < 25 || tok == nil:
+		s.create(w, in, user)
+	case r < 45:
+		s.resolve(w, in, tok)
+	case r < 60:
+		mark := fmt.Sprintf("w%d.%d", w, rng.Uint32())
+		_, err := in.m.Update(ctx, tok.id, appendMark(mark))
+		s.logf("w%d i%d update %s +%s: %v", w, in.idx, short(tok.id), mark, err)
+		if err == nil {
+			s.mu.Lock()
+			tok.marks = append(tok.marks, mark)
+			s.mu.Unlock()
+		}
+	case r < 68:
+		s.rotate(w, in, tok)
+	case r < 76:
+		s.revoke(w, in, tok)
+	case r < 80:
+		s.revokeUser(w, in, tok.user, nil)
+	case r < 84:
+		s.revokeUser(w, in, tok.user, tok)
+	case r < 90:
+		_, err := in.m.Cleanup(ctx)
+		s.logf("w%d i%d cleanup (touches, retries): %v", w, in.idx, err)
+	default:
+		s.sync(w, in)
+	}
+}
+
+func short(id string) string { return id[:8] }
+
+// outage takes the database away from some instances for a while.
+func (s *sim) outage(w int, rng *rand.Rand) {
+	var hit []*simInstance
+	for _, in := range s.insts {
+		if rng.IntN(2) == 0 {
+			hit = append(hit, in)
+		}
+	}
+	d := time.Duration(5+rng.IntN(25)) * time.Millisecond
+	s.logf("w%d outage of %d instances for %v", w, len(hit), d)
+	for _, in := range hit {
+		in.f.setDown(true)
+	}
+	time.Sleep(d)
+	for _, in := range hit {
+		in.f.setDown(false)
+	}
+}
+
+// restart closes the instance's Manager and starts a new one, as a
+// redeploy would.
+func (s *sim) restart(in *simInstance) {
+	in.rw.Lock()
+	defer in.rw.Unlock()
+	err := in.m.Close()
+	s.logf("i%d restart (close: %v)", in.idx, err)
+	s.start(in)
+}
+
+func (s *sim) create(w int, in *simInstance, user string) {
+	begin := s.seq.Add(1)
+	sess, err := in.m.Create(context.Background(), gormsession.NewSession{UserID: user, Device: "sim"})
+	end := s.seq.Add(1)
+	s.logf("w%d i%d create %s: %v %v", w, in.idx, user, idOf(sess), err)
+	if err != nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tokens = append(s.tokens, &simToken{
+		token: sess.Token, id: sess.ID, user: user, created: end,
+		mayEnd: s.userRevokeOverlaps(user, begin),
+	})
+}
+
+func idOf(sess gormsession.Session) string {
+	if sess.ID == "" {
+		return "-"
+	}
+	return short(sess.ID)
+}
+
+// userRevokeOverlaps reports whether a user-wide revocation of user was
+// under way at some point since seq begin. s.mu is held.
+func (s *sim) userRevokeOverlaps(user string, begin int64) bool {
+	u := &s.users[userIndex(user)]
+	return u.inFlight > 0 || u.lastStarted > begin
+}
+
+func userIndex(user string) int {
+	n, _ := strconv.Atoi(strings.TrimPrefix(user, "user-"))
+	return n
+}
+
+// resolve checks I1 on one token: once revoked, it never resolves on the
+// revoking instance, nor on any other after its next sync.
+func (s *sim) resolve(w int, in *simInstance, tok *simToken) {
+	begin := s.seq.Add(1)
+	synced := in.syncedAt.Load()
+	_, ok := in.m.Resolve(tok.token)
+	s.logf("w%d i%d resolve %s: %v", w, in.idx, short(tok.id), ok)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	revoked, on, refused := tok.revoked, tok.revokedOn, slices.Contains(tok.refusedOn, in.idx)
+	s.mu.Unlock()
+	switch {
+	case revoked != 0 && revoked < begin && on == in.idx:
+		s.errorf("I1: %s resolves on instance %d, which revoked it", short(tok.id), in.idx)
+	case revoked != 0 && revoked < synced:
+		s.errorf("I1: %s resolves on instance %d, synced after its revocation", short(tok.id), in.idx)
+	case refused:
+		s.errorf("I1: %s resolves on instance %d, which revoked it while the database was down", short(tok.id), in.idx)
+	}
+}
+
+func (s *sim) sync(w int, in *simInstance) {
+	begin := s.seq.Add(1)
+	err := in.m.Sync(context.Background())
+	s.logf("w%d i%d sync: %v", w, in.idx, err)
+	if err == nil && begin > in.syncedAt.Load() {
+		in.syncedAt.Store(begin)
+	}
+}
+
+func (s *sim) rotate(w int, in *simInstance, tok *simToken) {
+	s.mu.Lock()
+	tok.mayEnd = true
+	s.mu.Unlock()
+	begin := s.seq.Add(1)
+	next, err := in.m.Rotate(context.Background(), tok.token)
+	end := s.seq.Add(1)
+	s.logf("w%d i%d rotate %s: %v %v", w, in.idx, short(tok.id), idOf(next), err)
+	if err != nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tok.rotations++
+	if tok.rotations > 1 {
+		s.failed = true
+		s.log = append(s.log, fmt.Sprintf("VIOLATION: I4: %s rotated %d times", short(tok.id), tok.rotations))
+	}
+	if tok.revoked == 0 {
+		tok.revoked, tok.revokedOn = end, in.idx
+	}
+	succ := &simToken{
+		token: next.Token, id: next.ID, user: tok.user, created: end,
+		mayEnd: s.userRevokeOverlaps(tok.user, begin) || tok.refusedAnywhereByUser(),
+	}
+	tok.successor = succ
+	s.tokens = append(s.tokens, succ)
+}
+
+// refusedAnywhereByUser reports whether a user-wide revocation that the
+// database refused covers the token: it will end its successors too when
+// it is retried.
+func (tok *simToken) refusedAnywhereByUser() bool { return len(tok.refusedOn) > 0 }
+
+func (s *sim) revoke(w int, in *simInstance, tok *simToken) {
+	s.mu.Lock()
+	tok.mayEnd = true
+	s.mu.Unlock()
+	err := in.m.Revoke(context.Background(), tok.id)
+	end := s.seq.Add(1)
+	s.logf("w%d i%d revoke %s: %v", w, in.idx, short(tok.id), err)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case err == nil:
+		if tok.revoked == 0 {
+			tok.revoked, tok.revokedOn = end, in.idx
+		}
+	case errors.Is(err, gormsession.ErrNotPersisted):
+		tok.refusedOn = append(tok.refusedOn, in.idx)
+	}
+}
+
+// revokeUser runs RevokeUser, or RevokeOthers keeping keep.
+func (s *sim) revokeUser(w int, in *simInstance, user string, keep *simToken) {
+	s.mu.Lock()
+	begin := s.seq.Add(1)
+	u := &s.users[userIndex(user)]
+	u.inFlight++
+	u.lastStarted = begin
+	var covered []*simToken
+	for _, tok := range s.tokens {
+		if tok.user == user && tok != keep {
+			tok.mayEnd = true
+			covered = append(covered, tok)
+		}
+	}
+	s.mu.Unlock()
+	var (
+		n   int
+		err error
+		op  = "revoke-user"
+	)
+	if keep == nil {
+		n, err = in.m.RevokeUser(context.Background(), user)
+	} else {
+		op = "revoke-others keeping " + short(keep.id)
+		n, err = in.m.RevokeOthers(context.Background(), user, keep.id)
+	}
+	end := s.seq.Add(1)
+	s.logf("w%d i%d %s %s: %d %v", w, in.idx, op, user, n, err)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u.inFlight--
+	for _, tok := range covered {
+		if tok.created >= begin {
+			continue // created while the call ran: either outcome is right
+		}
+		switch {
+		case err == nil:
+			if tok.revoked == 0 {
+				tok.revoked, tok.revokedOn = end, in.idx
+			}
+		case errors.Is(err, gormsession.ErrNotPersisted):
+			tok.refusedOn = append(tok.refusedOn, in.idx)
+		}
+	}
+}
+
+// quiesce ends every fault, lets every instance write what it has queued,
+// then syncs every instance.
+func (s *sim) quiesce() {
+	ctx := context.Background()
+	for _, in := range s.insts {
+		in.f.mu.Lock()
+		in.f.down = false
+		in.f.mu.Unlock()
+	}
+	for _, in := range s.insts {
+		in.rw.RLock()
+		chaos := in.f.chaos
+		in.f.mu.Lock()
+		in.f.chaos = nil
+		in.f.mu.Unlock()
+		_, err := in.m.Cleanup(ctx)
+		if err != nil || in.m.PendingRemovals() != 0 {
+			s.fatalf("I5: instance %d could not write its queued revocations once the database was back: %v", in.idx, err)
+		}
+		in.f.mu.Lock()
+		in.f.chaos = chaos
+		in.f.mu.Unlock()
+		in.rw.RUnlock()
+	}
+	for _, in := range s.insts {
+		in.rw.RLock()
+		chaos := in.f.chaos
+		in.f.mu.Lock()
+		in.f.chaos = nil
+		in.f.mu.Unlock()
+		begin := s.seq.Add(1)
+		if err := in.m.Sync(ctx); err != nil {
+			s.fatalf("instance %d: sync: %v", in.idx, err)
+		}
+		in.syncedAt.Store(begin)
+		in.f.mu.Lock()
+		in.f.chaos = chaos
+		in.f.mu.Unlock()
+		in.rw.RUnlock()
+	}
+	s.logf("quiescence: faults off, queues drained, every instance synced")
+}
+
+// check verifies the invariants at quiescence against the database.
+func (s *sim) check(when string) {
+	s.t.Helper()
+	ctx := context.Background()
+	all, err := newStore(s.t, s.tdb, nil).LoadAll(ctx)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	live := make(map[string]gormsession.Session, len(all))
+	for _, row := range all {
+		live[row.ID] = row
+	}
+	s.mu.Lock()
+	tokens := slices.Clone(s.tokens)
+	s.mu.Unlock()
+
+	for _, in := range s.insts {
+		in.rw.RLock()
+		m := in.m
+		in.rw.RUnlock()
+		// I2: every instance's memory equals the live rows.
+		for u := range simUsers {
+			user := fmt.Sprintf("user-%d", u)
+			var want []string
+			for id, row := range live {
+				if row.UserID == user {
+					want = append(want, id)
+				}
+			}
+			slices.Sort(want)
+			if got := listedIDs(m, user); !slices.Equal(got, want) {
+				s.fatalf("I2 (%s): instance %d lists %d sessions of %s, the database has %d live", when, in.idx, len(got), user, len(want))
+			}
+		}
+		for id, row := range live {
+			got, ok := m.Get(id)
+			if !ok || got.UserID != row.UserID || got.TenantID != row.TenantID || got.Device != row.Device ||
+				!bytes.Equal(got.Data, row.Data) || !got.ExpiresAt.Equal(row.ExpiresAt) {
+				s.fatalf("I2 (%s): instance %d holds %+v for %s, the database %+v", when, in.idx, got, short(id), row)
+			}
+		}
+		for _, tok := range tokens {
+			_, ok := m.Resolve(tok.token)
+			if _, isLive := live[tok.id]; ok != isLive {
+				s.fatalf("I2 (%s): %s resolves %v on instance %d, live in the database %v", when, short(tok.id), ok, in.idx, isLive)
+			}
+		}
+	}
+	for _, tok := range tokens {
+		_, isLive := live[tok.id]
+		// I1: a revoked token is gone from the database too.
+		if (tok.revoked != 0 || len(tok.refusedOn) > 0) && isLive {
+			s.fatalf("I1 (%s): %s was revoked but is live in the database", when, short(tok.id))
+		}
+		// I3: an acknowledged session that nothing may have ended is live.
+		if !tok.mayEnd && !isLive {
+			s.fatalf("I3 (%s): %s was created and never revoked, rotated or signed out, but is gone", when, short(tok.id))
+		}
+		// I3, I4: every acknowledged update is in the one live successor.
+		last := tok
+		var marks []string
+		for t := tok; t != nil; t = t.successor {
+			marks = append(marks, t.marks...)
+			last = t
+		}
+		if row, ok := live[last.id]; ok {
+			for _, mark := range marks {
+				if !bytes.Contains(row.Data, []byte("|"+mark)) {
+					s.fatalf("I3 (%s): acknowledged update %s of %s is missing from %s's data %q", when, mark, short(tok.id), short(last.id), row.Data)
+				}
+			}
+		}
+		if tok.rotations > 1 {
+			s.fatalf("I4 (%s): %s has %d successors", when, short(tok.id), tok.rotations)
+		}
+	}
+	s.logf("checked %s: %d live rows, %d tokens", when, len(live), len(tokens))
+}
+
+// discardLogger returns a logger that drops everything: the simulation's
+// faults make the Manager log on purpose.
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
