@@ -255,8 +255,9 @@ func TestClearedIDReusesTheCookiesSession(t *testing.T) {
 func TestCopiedSessionSavesInTheSameRequest(t *testing.T) {
 	eachDB(t, func(t *testing.T, tdb testDB) {
 		e := newEnv(t, tdb, gormsession.ManagerOptions{})
-		st := gorillastore.New(e.m, key(32))
-		other := gorillastore.New(e.m, key(32))
+		hashKey := key(32)
+		st := gorillastore.New(e.m, hashKey)
+		other := gorillastore.New(e.m, hashKey)
 		srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			s, _ := st.Get(r, "sid")
 			if !s.IsNew {
@@ -273,8 +274,8 @@ func TestCopiedSessionSavesInTheSameRequest(t *testing.T) {
 				fail(w, "save of a copy", err)
 				return
 			}
-			// Saved through another Store on the same Manager: the copy's
-			// store is not the one that created it.
+			// Saved through another Store with the same key on the same
+			// Manager: not the Store that created the session.
 			hand := sessions.NewSession(other, "sid")
 			hand.ID = s.ID
 			hand.Options = s.Options
