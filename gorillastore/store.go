@@ -377,6 +377,10 @@ func maxAgeLifetime(maxAge int) time.Duration {
 	return time.Duration(maxAge) * time.Second
 }
 
+// sessionToken returns the token of the session id called name: the
+// token of the request's cookie or of a cookie set on the response, the
+// one whose hash is id; or "" when neither is.
+//
 // The token of a session is not kept anywhere after Get or Save: Save
 // finds it again in the two places that already hold it for exactly one
 // request, the request's cookie and the cookies an earlier Save set on the
@@ -386,10 +390,6 @@ func maxAgeLifetime(maxAge int) time.Duration {
 // state, shared or not, that would need a lock or a limit. The ID check
 // (HashToken(token) == ID) makes both places safe to trust: a session is
 // written only with the token of a cookie this Store's keys signed.
-//
-// sessionToken returns the token of the session id called name: the
-// token of the request's cookie or of a cookie set on the response, the
-// one whose hash is id; or "" when neither is.
 func (s *Store) sessionToken(r *http.Request, w http.ResponseWriter, name, id string) string {
 	if token := s.requestToken(r, name); token != "" && gormsession.HashToken(token) == id {
 		return token
