@@ -171,60 +171,106 @@ func TestWaderCookieGivesNewSessionAndError(t *testing.T) {
 	})
 }
 
-// TestMovingWaderSessions runs the guide's middleware: a user signed in
-// with wader/gormstore keeps their values after the switch.
-func TestMovingWaderSessions(t *testing.T) {
+// moveOld is the guide's middleware: when store cannot use the request's
+// cookie called name, it gives the new session the values oldValues finds
+// for that cookie, and saves it.
+func moveOld(store *gorillastore.Store, name string, oldValues func(*http.Request) map[any]any, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s, err := store.Get(r, name); err != nil && s != nil && s.IsNew {
+			if values := oldValues(r); values != nil {
+				for k, v := range values {
+					s.Values[k] = v
+				}
+				if err := s.Save(r, w); err != nil {
+					http.Error(w, "sessions are unavailable", http.StatusServiceUnavailable)
+					return
+				}
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// TestMovingOldSessions runs the guide's middleware: a user signed in with
+// wader/gormstore, or holding a CookieStore cookie, keeps their values after
+// the switch.
+func TestMovingOldSessions(t *testing.T) {
 	eachMigrationDB(t, func(t *testing.T, e migrationEnv) {
 		oldCodecs := securecookie.CodecsFromPairs(hashKey)
-		moveWader := func(next http.Handler) http.Handler {
-			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				if s, err := e.store.Get(r, cookieName); err != nil && s != nil && s.IsNew {
-					if values := waderValues(e.db, e.table, oldCodecs, r, cookieName); values != nil {
-						for k, v := range values {
-							s.Values[k] = v
-						}
-						if err := s.Save(r, w); err != nil {
-							http.Error(w, "sessions are unavailable", http.StatusServiceUnavailable)
-							return
-						}
-					}
+		cookieStore := sessions.NewCookieStore(hashKey)
+		tests := []struct {
+			name      string
+			old       subject
+			oldValues func(r *http.Request) map[any]any
+		}{
+			{"wader", gorillaSubject{e.wader}, func(r *http.Request) map[any]any {
+				return waderValues(e.db, e.table, oldCodecs, r, cookieName)
+			}},
+			{"cookiestore", gorillaSubject{cookieStore}, func(r *http.Request) map[any]any {
+				if s, err := cookieStore.New(r, cookieName); err == nil && !s.IsNew {
+					return s.Values
 				}
-				next.ServeHTTP(w, r)
+				return nil
+			}},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				srv := httptest.NewServer(moveOld(e.store, cookieName, tt.oldValues, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					s, _ := e.store.Get(r, cookieName)
+					fmt.Fprintf(w, "%v %v %v", s.Values["user"], s.Values["role"], s.Values["visits"])
+				})))
+				defer srv.Close()
+				get := func(cookie *http.Cookie, header string) (string, []*http.Cookie) {
+					t.Helper()
+					req, _ := http.NewRequest("GET", srv.URL, nil)
+					if cookie != nil {
+						req.AddCookie(cookie)
+					} else {
+						req.Header.Set("Cookie", header)
+					}
+					resp, err := srv.Client().Do(req)
+					if err != nil {
+						t.Fatal(err)
+					}
+					body, _ := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					return string(body), resp.Cookies()
+				}
+				body, moved := get(nil, newSession(t, tt.old))
+				if body != "alice admin 12" {
+					t.Fatalf("first request with the old cookie: %q", body)
+				}
+				if len(moved) != 1 || moved[0].Name != cookieName {
+					t.Fatalf("cookies set: %v, want the moved session's", moved)
+				}
+				// The next request carries only the new cookie.
+				if body, set := get(moved[0], ""); body != "alice admin 12" || len(set) != 0 {
+					t.Fatalf("request with the moved session's cookie: %q, cookies %v", body, set)
+				}
 			})
 		}
-		srv := httptest.NewServer(moveWader(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			s, _ := e.store.Get(r, cookieName)
-			fmt.Fprintf(w, "%v %v %v", s.Values["user"], s.Values["role"], s.Values["visits"])
-		})))
-		defer srv.Close()
-
-		cookie := newSession(t, gorillaSubject{e.wader})
-		req, _ := http.NewRequest("GET", srv.URL, nil)
-		req.Header.Set("Cookie", cookie)
-		resp, err := srv.Client().Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if string(body) != "alice admin 12" {
-			t.Fatalf("first request with the wader cookie: %q", body)
-		}
-		moved := resp.Cookies()
-		if len(moved) != 1 || moved[0].Name != cookieName {
-			t.Fatalf("cookies set: %v, want the moved session's", moved)
-		}
-		// The next request carries only the new cookie.
-		req, _ = http.NewRequest("GET", srv.URL, nil)
-		req.AddCookie(moved[0])
-		resp, err = srv.Client().Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ = io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if string(body) != "alice admin 12" || len(resp.Cookies()) != 0 {
-			t.Fatalf("request with the moved session's cookie: %q, cookies %v", body, resp.Cookies())
-		}
 	})
+}
+
+// TestSkipMigrateWithoutTableFailsAtStart checks the guide's note on
+// wader/gormstore's SkipCreateTable: with SkipMigrate and no table, the
+// error comes from NewManager, at start, not from the first request.
+func TestSkipMigrateWithoutTableFailsAtStart(t *testing.T) {
+	for _, d := range databases[:2] {
+		t.Run(d.name, func(t *testing.T) {
+			db, _ := d.open(t, testdb.NewCounter(), false)
+			backend, err := gormsession.NewStore(db, gormsession.StoreOptions{
+				TableName:   testdb.UniqueName("gs_missing_"),
+				SkipMigrate: true,
+			})
+			if err != nil {
+				t.Fatalf("NewStore with SkipMigrate: %v; want no statement and no error", err)
+			}
+			m, err := gormsession.NewManager(context.Background(), backend, gormsession.ManagerOptions{})
+			if err == nil {
+				m.Close()
+				t.Fatal("NewManager on a missing table: no error")
+			}
+		})
+	}
 }
