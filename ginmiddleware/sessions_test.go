@@ -402,3 +402,35 @@ func TestDefaultWithoutMiddlewarePanics(t *testing.T) {
 		})
 	}
 }
+
+// TestSessionSavedTwiceInOneRequest saves a new session, changes it and
+// saves it again in one request, as handlers written for
+// gin-contrib/sessions do; the second Save must not fail.
+func TestSessionSavedTwiceInOneRequest(t *testing.T) {
+	eachStore(t, func(t *testing.T, store sessions.Store, _ *gormsession.Manager) {
+		r := gin.New()
+		r.Use(ginmiddleware.Sessions("mysession", store))
+		r.GET("/", func(c *gin.Context) {
+			s := ginmiddleware.Default(c)
+			if s.Get("a") != nil {
+				c.JSON(http.StatusOK, gin.H{"a": s.Get("a"), "b": s.Get("b")})
+				return
+			}
+			s.Set("a", "1")
+			if !saveOr500(c, s) {
+				return
+			}
+			s.Set("b", "2")
+			if saveOr500(c, s) {
+				c.JSON(http.StatusOK, gin.H{})
+			}
+		})
+		srv := httptest.NewTLSServer(r)
+		t.Cleanup(srv.Close)
+		c := newSessClient(t, srv)
+		c.get("/")
+		if _, body := c.get("/"); body["a"] != "1" || body["b"] != "2" {
+			t.Fatalf("next request: %v, want a=1 b=2", body)
+		}
+	})
+}

@@ -45,7 +45,12 @@
 //
 // Save before writing the response body, since it sets a cookie. Get goes
 // through the request's [sessions.Registry], so every Get of one name during
-// a request returns the same session, and [sessions.Save] saves them all.
+// a request returns the same session, and [sessions.Save] saves them all. A
+// session can be saved any number of times during a request; each Save
+// after the first updates the session the client's cookie names. A session
+// whose ID was cleared is saved as that session too, rather than a second
+// one: to give a client a new token, delete its session (MaxAge -1, Save)
+// and save a new one.
 //
 // # Cookies and expiry
 //
@@ -81,4 +86,12 @@
 // its own. Values holding pointers, or structs holding slices or maps, are
 // decoded on every Get instead; strings, numbers, booleans, times, flashes
 // and slices and maps of those are served from the cache.
+//
+// # Migrating
+//
+// Moving from wader/gormstore, gin-contrib/sessions' gorm store or
+// gorilla's CookieStore changes the setup and little else; docs/migrating.md
+// in the repository lists every difference, the one-line change a handler
+// needs if it answers 500 on any Get error, and how to keep users signed in
+// across the switch.
 package gorillastore

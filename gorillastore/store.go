@@ -1,10 +1,12 @@
 package gorillastore
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gorilla/securecookie"
@@ -21,9 +23,13 @@ const DefaultMaxLength = 64 << 10
 // are longer than the Store's limit. The stored session is left unchanged.
 var ErrTooLarge = errors.New("gorillastore: session values too large")
 
-// ErrNoToken is returned, wrapped, by Save for a session that has an ID but
-// whose token the Store cannot recover: one that was not obtained from this
-// Store's Get or New.
+// ErrNoToken is returned, wrapped, by Save for a session that has an ID
+// whose token is in neither the request's cookie nor a cookie that an
+// earlier Save of the same request set on the response: a session kept from
+// another request, or given an ID that is not the one of the client's
+// cookie. Nothing is written. Sessions obtained from Get or New and saved
+// in the request they were obtained in (any number of times, copied or
+// not) never give it.
 var ErrNoToken = errors.New("gorillastore: session has an ID but no known token")
 
 // errNoManager is returned by a Store that was made without a Manager.
@@ -138,8 +144,7 @@ func (s *Store) Get(r *http.Request, name string) (*sessions.Session, error) {
 // only, with no database statement, for every session the Manager holds; a
 // Manager that syncs with other instances may look an unknown token up once.
 func (s *Store) New(r *http.Request, name string) (*sessions.Session, error) {
-	b := &binding{Store: s}
-	session := sessions.NewSession(b, name)
+	session := sessions.NewSession(s, name)
 	opts := *s.options()
 	session.Options = &opts
 	session.IsNew = true
@@ -163,17 +168,7 @@ func (s *Store) New(r *http.Request, name string) (*sessions.Session, error) {
 	}
 	session.ID = sess.ID
 	session.IsNew = false
-	b.token = token
 	return session, nil
-}
-
-// binding is the sessions.Store a session of this Store carries: it adds
-// the session's token, which Save needs to write the cookie again and which
-// must not be in the session's exported fields. It lives as long as the
-// session, so it is request state, not shared state.
-type binding struct {
-	*Store
-	token string
 }
 
 func (s *Store) options() *sessions.Options {
@@ -229,91 +224,121 @@ func (s *Store) loadValues(dst map[any]any, sess *gormsession.Session) error {
 // browser-session cookie). MaxAge < 0 deletes the session and expires the
 // cookie.
 //
+// A session may be saved any number of times during a request, through the
+// registry ([sessions.Save]) or not. A session with no ID is saved as the
+// session of the client's cookie when that cookie names a live session (the
+// one this response sets, else the request's), as wader/gormstore does;
+// only without one is a session created. To give a client a new token,
+// delete its session (MaxAge -1, Save) and then save a new one.
+//
 // Save fails, and changes nothing, when the encoded Values exceed the limit
-// (ErrTooLarge) or cannot be encoded. Saving a session that was revoked or
-// expired since it was read returns an error wrapping
-// gormsession.ErrNotFound rather than bringing it back.
+// (ErrTooLarge) or cannot be encoded, and for a session whose token it
+// cannot find (ErrNoToken). Saving a session that was revoked or expired
+// since it was read returns an error wrapping gormsession.ErrNotFound rather
+// than bringing it back.
 func (s *Store) Save(r *http.Request, w http.ResponseWriter, session *sessions.Session) error {
-	name := session.Name()
-	b, _ := session.Store().(*binding)
-	if b != nil && b.Store != s {
-		b = nil
+	if s.m == nil {
+		return errNoManager
 	}
 	opts := session.Options
 	if opts == nil {
 		opts = s.options()
 	}
-	if s.m == nil {
-		return errNoManager
-	}
-	ctx := r.Context()
-
 	if opts.MaxAge < 0 {
-		var err error
-		if session.ID != "" {
-			s.cache.remove(session.ID)
-			if err = s.m.Revoke(ctx, session.ID); err != nil {
-				err = fmt.Errorf("gorillastore: delete session %q: %w", name, err)
-			}
-		}
-		session.ID = ""
-		if b != nil {
-			b.token = ""
-		}
-		http.SetCookie(w, sessions.NewCookie(name, "", opts))
+		return s.delete(r, w, session, opts)
+	}
+	name := session.Name()
+	data, err := s.encode(name, session.Values)
+	if err != nil {
 		return err
 	}
+	if session.ID != "" {
+		token := s.sessionToken(r, w, name, session.ID)
+		if token == "" {
+			return fmt.Errorf("gorillastore: save %q: %w", name, ErrNoToken)
+		}
+		return s.update(r.Context(), w, session, opts, token, data)
+	}
+	if token := s.clientToken(r, w, name); token != "" {
+		if _, ok := s.m.ResolveContext(r.Context(), token); ok {
+			return s.update(r.Context(), w, session, opts, token, data)
+		}
+	}
+	return s.create(r.Context(), w, session, opts, data)
+}
 
-	var data []byte
-	if len(session.Values) > 0 {
-		var err error
-		if data, err = s.codec().Encode(session.Values); err != nil {
-			return fmt.Errorf("gorillastore: save %q: %w", name, err)
-		}
-		if s.maxLength > 0 && len(data) > s.maxLength {
-			return fmt.Errorf("gorillastore: save %q: encoded values are %d bytes, over the limit of %d: %w",
-				name, len(data), s.maxLength, ErrTooLarge)
+// delete revokes session, or the session of the client's cookie when
+// session has no ID, and expires the cookie.
+func (s *Store) delete(r *http.Request, w http.ResponseWriter, session *sessions.Session, opts *sessions.Options) error {
+	name := session.Name()
+	id := session.ID
+	if id == "" {
+		if token := s.clientToken(r, w, name); token != "" {
+			if live, ok := s.m.ResolveContext(r.Context(), token); ok {
+				id = live.ID
+			}
 		}
 	}
-	lifetime := maxAgeLifetime(opts.MaxAge)
+	var err error
+	if id != "" {
+		s.cache.remove(id)
+		if err = s.m.Revoke(r.Context(), id); err != nil {
+			err = fmt.Errorf("gorillastore: delete session %q: %w", name, err)
+		}
+	}
+	session.ID = ""
+	http.SetCookie(w, sessions.NewCookie(name, "", opts))
+	return err
+}
 
-	if session.ID == "" {
-		if len(s.Codecs) == 0 {
-			return fmt.Errorf("gorillastore: save %q: no cookie codecs (New was given no keys)", name)
-		}
-		created, err := s.m.Create(ctx, gormsession.NewSession{Lifetime: lifetime, Data: data})
-		if err != nil {
-			return fmt.Errorf("gorillastore: save %q: %w", name, err)
-		}
-		encoded, err := securecookie.EncodeMulti(name, []byte(created.Token), s.Codecs...)
-		if err != nil {
-			// No cookie can carry the token: do not leave the row behind.
-			_ = s.m.Revoke(ctx, created.ID)
-			return fmt.Errorf("gorillastore: save %q: encode cookie: %w", name, err)
-		}
-		session.ID = created.ID
-		if b != nil {
-			b.token = created.Token
-		}
-		s.prime(&created, session.Values)
-		http.SetCookie(w, sessions.NewCookie(name, encoded, opts))
-		return nil
+// encode encodes values for the session called name, within the limit.
+func (s *Store) encode(name string, values map[any]any) ([]byte, error) {
+	if len(values) == 0 {
+		return nil, nil
 	}
-	var token string
-	if b != nil {
-		token = b.token
+	data, err := s.codec().Encode(values)
+	if err != nil {
+		return nil, fmt.Errorf("gorillastore: save %q: %w", name, err)
 	}
-	if token == "" {
-		token = s.requestToken(r, name)
+	if s.maxLength > 0 && len(data) > s.maxLength {
+		return nil, fmt.Errorf("gorillastore: save %q: encoded values are %d bytes, over the limit of %d: %w",
+			name, len(data), s.maxLength, ErrTooLarge)
 	}
-	if token == "" || gormsession.HashToken(token) != session.ID {
-		return fmt.Errorf("gorillastore: save %q: %w", name, ErrNoToken)
+	return data, nil
+}
+
+// create creates a session in the Manager for session and sets its cookie.
+func (s *Store) create(ctx context.Context, w http.ResponseWriter, session *sessions.Session, opts *sessions.Options, data []byte) error {
+	name := session.Name()
+	if len(s.Codecs) == 0 {
+		return fmt.Errorf("gorillastore: save %q: no cookie codecs (New was given no keys)", name)
 	}
+	created, err := s.m.Create(ctx, gormsession.NewSession{Lifetime: maxAgeLifetime(opts.MaxAge), Data: data})
+	if err != nil {
+		return fmt.Errorf("gorillastore: save %q: %w", name, err)
+	}
+	encoded, err := securecookie.EncodeMulti(name, []byte(created.Token), s.Codecs...)
+	if err != nil {
+		// No cookie can carry the token: do not leave the row behind.
+		_ = s.m.Revoke(ctx, created.ID)
+		return fmt.Errorf("gorillastore: save %q: encode cookie: %w", name, err)
+	}
+	session.ID = created.ID
+	s.prime(&created, session.Values)
+	http.SetCookie(w, sessions.NewCookie(name, encoded, opts))
+	return nil
+}
+
+// update writes data to the session of token, sets session's ID to it and
+// sets the cookie again.
+func (s *Store) update(ctx context.Context, w http.ResponseWriter, session *sessions.Session, opts *sessions.Options, token string, data []byte) error {
+	name := session.Name()
 	// Encode first: a cookie that cannot be written must not change the row.
 	encoded, err := securecookie.EncodeMulti(name, []byte(token), s.Codecs...)
 	if err != nil {
 		return fmt.Errorf("gorillastore: save %q: encode cookie: %w", name, err)
 	}
+	lifetime := maxAgeLifetime(opts.MaxAge)
 	if lifetime == 0 {
 		lifetime = s.m.Lifetime()
 	}
@@ -321,13 +346,14 @@ func (s *Store) Save(r *http.Request, w http.ResponseWriter, session *sessions.S
 	if lifetime > 0 {
 		expires = s.m.Now().Add(lifetime)
 	}
-	updated, err := s.m.Update(ctx, session.ID, func(x *gormsession.Session) {
+	updated, err := s.m.Update(ctx, gormsession.HashToken(token), func(x *gormsession.Session) {
 		x.Data = data
 		x.ExpiresAt = expires
 	})
 	if err != nil {
 		return fmt.Errorf("gorillastore: save %q: %w", name, err)
 	}
+	session.ID = updated.ID
 	s.prime(&updated, session.Values)
 	http.SetCookie(w, sessions.NewCookie(name, encoded, opts))
 	return nil
@@ -351,6 +377,39 @@ func maxAgeLifetime(maxAge int) time.Duration {
 	return time.Duration(maxAge) * time.Second
 }
 
+// sessionToken returns the token of the session id called name: the
+// token of the request's cookie or of a cookie set on the response, the
+// one whose hash is id; or "" when neither is.
+//
+// The token of a session is not kept anywhere after Get or Save: Save
+// finds it again in the two places that already hold it for exactly one
+// request, the request's cookie and the cookies an earlier Save set on the
+// response. So a session can be saved again however it reached Save (from
+// the registry, which puts the plain Store back on it; copied; built by
+// hand with the ID of the client's cookie), and serving a request adds no
+// state, shared or not, that would need a lock or a limit. The ID check
+// (HashToken(token) == ID) makes both places safe to trust: a session is
+// written only with the token of a cookie this Store's keys signed.
+func (s *Store) sessionToken(r *http.Request, w http.ResponseWriter, name, id string) string {
+	if token := s.requestToken(r, name); token != "" && gormsession.HashToken(token) == id {
+		return token
+	}
+	if token, _ := s.responseToken(w, name); token != "" && gormsession.HashToken(token) == id {
+		return token
+	}
+	return ""
+}
+
+// clientToken returns the token of the cookie called name that the client
+// holds after this response: the last one set on w, else r's; "" when that
+// cookie is missing, invalid or a deletion.
+func (s *Store) clientToken(r *http.Request, w http.ResponseWriter, name string) string {
+	if token, set := s.responseToken(w, name); set {
+		return token
+	}
+	return s.requestToken(r, name)
+}
+
 // requestToken returns the token of r's cookie called name, or "".
 func (s *Store) requestToken(r *http.Request, name string) string {
 	c, err := r.Cookie(name)
@@ -362,4 +421,28 @@ func (s *Store) requestToken(r *http.Request, name string) string {
 		return ""
 	}
 	return token
+}
+
+// responseToken returns the token of the last cookie called name set on w,
+// and whether one is set at all (a deleting cookie carries no token).
+func (s *Store) responseToken(w http.ResponseWriter, name string) (token string, set bool) {
+	lines := w.Header()["Set-Cookie"]
+	for i := len(lines) - 1; i >= 0; i-- {
+		if !strings.HasPrefix(lines[i], name+"=") {
+			continue
+		}
+		c, err := http.ParseSetCookie(lines[i])
+		if err != nil || c.Name != name {
+			continue
+		}
+		if c.MaxAge < 0 {
+			return "", true
+		}
+		token, err := s.decodeToken(name, c.Value)
+		if err != nil {
+			return "", true
+		}
+		return token, true
+	}
+	return "", false
 }
