@@ -17,7 +17,7 @@
 //	s, err := m.Create(ctx, gormsession.NewSession{UserID: "42", Device: "Firefox on Linux"})
 //	// hand s.Token to the client (cookie or bearer); it is never stored
 //
-//	s, ok := m.Resolve(token) // memory only: no I/O, no allocation
+//	s, ok := m.Resolve(token) // a known token: memory only, no I/O, no allocation
 //
 // # Tokens
 //
@@ -26,19 +26,38 @@
 // no one in, and lookups are by hash, so their timing does not depend on the
 // secret. Malformed tokens are rejected before hashing.
 //
-// # Durability
+// # Consistency model
 //
-// Create, Update and Rotate write the Backend first and memory second: a
-// token is never handed out that a restart would forget. Revocations take
-// effect in memory at once; a failed Backend delete is returned and retried
-// in the background and at Close, so a revoked session does not come back.
+// The database is the source of truth; memory is a cache, written through
+// for this instance's own changes and kept coherent with other instances
+// by the change feed. The rules every write keeps:
 //
-// # Backends
+//   - Every row carries a version ([Session.Version]) that every change
+//     advances. An update applies only to the live row at the version its
+//     writer read ([ErrConflict] otherwise; [Manager.Update] then reads the
+//     session again and calls its function again, so concurrent updates
+//     lose nothing). Create only inserts; an update never inserts, so a
+//     revoked session, or one whose row cleanup deleted, stays gone.
+//   - Create, Update and Rotate write the Backend first and memory second:
+//     a token is never handed out, nor a change acknowledged, that a
+//     restart would forget. A change from another instance is applied by
+//     version, never by comparing clocks.
+//   - Rotate is one atomic step in the Backend: of concurrent rotations of
+//     one token, on any number of instances, one yields a successor; a
+//     token revoked on any instance cannot be rotated.
+//   - A revocation takes effect in this instance's memory at once, and the
+//     revoking call returns nil only once the Backend has it. Otherwise the
+//     call returns an error wrapping [ErrNotPersisted], the session stays
+//     refused here, and the write is retried in the background, at Close
+//     and, with [ManagerOptions].Journal, after a restart of the process.
+//     Other instances refuse the session after their next poll of the
+//     change feed.
+//   - A session revoked while it was being created (a concurrent
+//     RevokeUser) is not returned by Create; memory and database agree on
+//     every session of a user after any interleaving.
 //
-// [Backend] is three methods with contexts and errors. Optional
-// capabilities ([Getter], [UserRemover], [ExpiredRemover], [Streamer],
-// [Toucher], [ChangeFeed]) are detected by type assertion. The package
-// backendtest holds the conformance suite every Backend must pass.
+// TestSimulation checks these rules with three Managers on one database
+// under random operations, outages, lost replies and restarts.
 //
 // # Several instances
 //

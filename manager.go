@@ -55,7 +55,7 @@ type ManagerOptions struct {
 	// SyncInterval makes the Manager one of several instances on one
 	// database. Every SyncInterval it reads the Backend's ChangeFeed and
 	// applies what other instances created, updated, rotated or revoked; and
-	// it looks a token it does not know up in the Backend (a Getter) before
+	// it looks a token it does not know up in the Backend (Get) before
 	// rejecting it. A change made on another instance is seen here within
 	// SyncInterval plus the time of one poll, or at once with a Notifier.
 	// Default: 0, a single instance: no polling, no lookups. When set, the

@@ -4,7 +4,8 @@
 //
 // Reading a session costs no database statement: the Manager serves it from
 // memory. Saving one costs exactly one (an insert for a new session, an
-// upsert for an existing one). Sessions survive a restart, because every
+// update conditional on the version read for an existing one, so parallel
+// requests lose no change). Sessions survive a restart, because every
 // change is written to the database before it is acknowledged.
 //
 // # Setting up

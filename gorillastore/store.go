@@ -36,7 +36,7 @@ var ErrNoToken = errors.New("gorillastore: session has an ID but no known token"
 var errNoManager = errors.New("gorillastore: Store has no Manager (New was given nil)")
 
 // Store is a gorilla/sessions Store that keeps sessions in a
-// gormsession.Manager: Get is served from memory, Save is one upsert, and
+// gormsession.Manager: Get is served from memory, Save is one statement, and
 // sessions survive a restart.
 //
 // Configure a Store (its fields, MaxAge and MaxLength) before it serves
