@@ -75,6 +75,7 @@ func (m *Manager) sweep() (int, []string) {
 		}
 		sh.mu.Unlock()
 	}
+	n += m.anon.sweep(func(e *entry) bool { return m.expired(e, now) })
 	return n, idle
 }
 

@@ -82,7 +82,7 @@ func BenchmarkCreate(b *testing.B) {
 				tdb = newPostgres(b)
 			}
 			db, c := testdb.Counted(tdb.Open(b))
-			m := newManager(b, newStore(b, tdb, db), gormsession.ManagerOptions{CleanupInterval: -1})
+			m := newManager(b, newStore(b, tdb, db), gormsession.ManagerOptions{CleanupInterval: -1, SyncInterval: -1})
 			ctx := context.Background()
 			p := gormsession.NewSession{UserID: "alice", Device: "Firefox on Linux", Data: []byte("payload")}
 			c.Reset()

@@ -55,7 +55,7 @@ type Store struct {
 // NewStore. GORM binds the ? placeholders in the dialect's own style.
 type statements struct {
 	insert, update, remove, removeUser, removeUserSelect, touch string
-	rotateRevoke, clearData, get, live, changes                 string
+	rotateRevoke, clearData, get, live, signedIn, changes       string
 }
 
 var (
@@ -140,6 +140,7 @@ func buildStatements(t string) statements {
 		clearData: "UPDATE " + t + " SET data = NULL WHERE id = ?",
 		get:       "SELECT " + selectColumns + " FROM " + t + " WHERE id = ? AND revoked_at IS NULL",
 		live:      "SELECT " + selectColumns + " FROM " + t + " WHERE revoked_at IS NULL",
+		signedIn:  "SELECT " + selectColumns + " FROM " + t + " WHERE revoked_at IS NULL AND user_id > ''",
 		changes:   "SELECT " + selectColumns + " FROM " + t + " WHERE updated_at >= ? ORDER BY updated_at",
 	}
 }
@@ -433,16 +434,17 @@ func (s *Store) Touch(ctx context.Context, ids []string, at time.Time) error {
 	return nil
 }
 
-// Stream calls fn for every live session not expired at now, reading rows
-// one at a time from a single query, so that memory holds one row beyond
-// what fn keeps.
+// Stream calls fn for every live signed-in session not expired at now,
+// reading rows one at a time from a single query, so that memory holds one
+// row beyond what fn keeps.
 //
-// The query reads the table in storage order and expired rows are skipped
-// here: most rows are unexpired (cleanup deletes the others), and a filter on
-// expires_at would lead SQLite to fetch every row through the index, which
-// is several times slower than a sequential scan.
+// Anonymous rows are left out by the query (user_id > '' can use the
+// index on user_id), so loading does not depend on how many visitors came.
+// Expired rows are skipped here rather than by the query: most rows are
+// unexpired (cleanup deletes the others), and a filter on expires_at would
+// lead SQLite to fetch every row through that index.
 func (s *Store) Stream(ctx context.Context, now time.Time, fn func(*Session) error) error {
-	return s.query(ctx, "load", s.sql.live, nil, func(sess *Session, _ bool) error {
+	return s.query(ctx, "load", s.sql.signedIn, nil, func(sess *Session, _ bool) error {
 		if sess.Expired(now) {
 			return nil
 		}

@@ -27,6 +27,16 @@ type CookieOptions struct {
 	Insecure bool
 	// SameSite is the SameSite attribute. Default: Lax.
 	SameSite http.SameSite
+	// CrossOrigin is the cross-site request (CSRF) protection Middleware
+	// applies to unsafe requests (any method but GET, HEAD and OPTIONS)
+	// that this cookie could authenticate: those it authenticates, and
+	// anonymous ones without an Authorization header (a forged sign-in
+	// form). Cross-origin ones are answered 403. Requests authenticated by
+	// a bearer token are exempt: a browser never adds one on its own.
+	// Default: http.NewCrossOriginProtection(). Configure one to trust
+	// other origins (AddTrustedOrigin) or to exempt paths
+	// (AddInsecureBypassPattern; the pattern "/" turns it off).
+	CrossOrigin *http.CrossOriginProtection
 }
 
 // CookieName returns the configured cookie name or its default.
@@ -89,24 +99,31 @@ func BearerToken(header string) string {
 	return strings.TrimSpace(header[len(scheme):])
 }
 
-// ResolveRequest finds the session of r: the bearer token of its
+// ResolveRequest finds the signed-in session of r: the bearer token of its
 // Authorization header if that resolves, else the token in the cookie named
 // cookieName. A known token is resolved from memory; an unknown one may be
 // looked up with the request's context (see ResolveContext).
 func (m *Manager) ResolveRequest(r *http.Request, cookieName string) (Session, bool) {
+	s, _, ok := m.resolveRequest(r, cookieName)
+	return s, ok
+}
+
+// resolveRequest is ResolveRequest, also reporting whether the session
+// came from the cookie.
+func (m *Manager) resolveRequest(r *http.Request, cookieName string) (s Session, fromCookie, ok bool) {
 	if tok := BearerToken(r.Header.Get("Authorization")); tok != "" {
 		if s, ok := m.ResolveContext(r.Context(), tok); ok {
 			s.Token = tok
-			return s, true
+			return s, false, true
 		}
 	}
 	if c, err := r.Cookie(cookieName); err == nil && c.Value != "" {
 		if s, ok := m.ResolveContext(r.Context(), c.Value); ok {
 			s.Token = c.Value
-			return s, true
+			return s, true, true
 		}
 	}
-	return Session{}, false
+	return Session{}, false, false
 }
 
 type contextKey struct{}
@@ -124,14 +141,33 @@ func FromContext(ctx context.Context) (Session, bool) {
 
 // Middleware is net/http middleware (for the standard library, chi and the
 // like) that resolves the request's bearer token or session cookie against
-// m and stores the Session in the request context, where FromContext finds
-// it. Requests without a valid token pass through anonymous. The Session in
-// the context has its Token set to the token the request presented.
+// m and stores the signed-in Session in the request context, where
+// FromContext finds it. Requests without a valid token pass through
+// anonymous. The Session in the context has its Token set to the token the
+// request presented.
+//
+// Unsafe cross-origin requests that the cookie authenticates, or that carry
+// no credential at all, are answered 403 (see CookieOptions.CrossOrigin).
+// Every response gets "Vary: Cookie, Authorization", since it may depend
+// on the session.
 func Middleware(m *Manager, opts CookieOptions) func(http.Handler) http.Handler {
 	name := opts.CookieName()
+	cop := opts.CrossOrigin
+	if cop == nil {
+		cop = http.NewCrossOriginProtection()
+	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if s, ok := m.ResolveRequest(r, name); ok {
+			w.Header().Add("Vary", "Cookie")
+			w.Header().Add("Vary", "Authorization")
+			s, fromCookie, ok := m.resolveRequest(r, name)
+			if fromCookie || (!ok && r.Header.Get("Authorization") == "") {
+				if err := cop.Check(r); err != nil {
+					http.Error(w, "cross-origin request rejected", http.StatusForbidden)
+					return
+				}
+			}
+			if ok {
 				r = r.WithContext(NewContext(r.Context(), s))
 			}
 			next.ServeHTTP(w, r)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -117,5 +118,77 @@ func TestBearerToken(t *testing.T) {
 		if got := gormsession.BearerToken(tt.in); got != tt.want {
 			t.Errorf("BearerToken(%q) = %q, want %q", tt.in, got, tt.want)
 		}
+	}
+}
+
+// TestMiddlewareRejectsCrossSiteCookieRequests: a forged cross-site form
+// riding on the session cookie is answered 403 before it reaches the
+// handler; same-origin requests, safe methods and bearer-authenticated
+// requests pass.
+func TestMiddlewareRejectsCrossSiteCookieRequests(t *testing.T) {
+	m := newManager(t, newStore(t, newSQLite(t), nil), gormsession.ManagerOptions{})
+	alice := create(t, m, gormsession.NewSession{UserID: "alice"})
+	reached := 0
+	handler := gormsession.Middleware(m, gormsession.CookieOptions{})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reached++
+		whoami(w, r)
+	}))
+	tests := []struct {
+		name, method, secFetchSite, origin string
+		bearer, cookie                     bool
+		want                               int
+	}{
+		{"cross-site POST with the cookie", http.MethodPost, "cross-site", "", false, true, http.StatusForbidden},
+		{"cross-site POST, Origin header only", http.MethodPost, "", "https://evil.example", false, true, http.StatusForbidden},
+		{"cross-site DELETE with the cookie", http.MethodDelete, "cross-site", "", false, true, http.StatusForbidden},
+		{"cross-site anonymous POST (forged sign-in)", http.MethodPost, "cross-site", "", false, false, http.StatusForbidden},
+		{"same-origin POST with the cookie", http.MethodPost, "same-origin", "", false, true, http.StatusOK},
+		{"cross-site GET with the cookie", http.MethodGet, "cross-site", "", false, true, http.StatusOK},
+		{"cross-site POST with a bearer token", http.MethodPost, "cross-site", "", true, false, http.StatusOK},
+		{"POST without browser headers (a script)", http.MethodPost, "", "", false, true, http.StatusOK},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest(tt.method, "https://app.example/account", nil)
+			if tt.secFetchSite != "" {
+				r.Header.Set("Sec-Fetch-Site", tt.secFetchSite)
+			}
+			if tt.origin != "" {
+				r.Header.Set("Origin", tt.origin)
+			}
+			if tt.bearer {
+				r.Header.Set("Authorization", "Bearer "+alice.Token)
+			}
+			if tt.cookie {
+				r.AddCookie(&http.Cookie{Name: gormsession.DefaultCookieName, Value: alice.Token})
+			}
+			before := reached
+			w := httptest.NewRecorder()
+			handler.ServeHTTP(w, r)
+			if w.Code != tt.want {
+				t.Fatalf("status %d, want %d", w.Code, tt.want)
+			}
+			if tt.want == http.StatusForbidden && reached != before {
+				t.Fatal("the handler ran for a rejected request")
+			}
+			if vary := w.Header().Values("Vary"); !slices.Contains(vary, "Cookie") || !slices.Contains(vary, "Authorization") {
+				t.Fatalf("Vary = %q, want Cookie and Authorization", vary)
+			}
+		})
+	}
+
+	// Trusting an origin lets its requests through.
+	cop := http.NewCrossOriginProtection()
+	if err := cop.AddTrustedOrigin("https://partner.example"); err != nil {
+		t.Fatal(err)
+	}
+	trusting := gormsession.Middleware(m, gormsession.CookieOptions{CrossOrigin: cop})(whoami)
+	r := httptest.NewRequest(http.MethodPost, "https://app.example/account", nil)
+	r.Header.Set("Origin", "https://partner.example")
+	r.AddCookie(&http.Cookie{Name: gormsession.DefaultCookieName, Value: alice.Token})
+	w := httptest.NewRecorder()
+	trusting.ServeHTTP(w, r)
+	if w.Code != http.StatusOK || w.Body.String() != "alice" {
+		t.Fatalf("trusted origin: %d %q, want 200 alice", w.Code, w.Body.String())
 	}
 }

@@ -52,15 +52,23 @@ type ManagerOptions struct {
 	// Logger receives errors of background work. Default: slog.Default().
 	Logger *slog.Logger
 
-	// SyncInterval makes the Manager one of several instances on one
-	// database. Every SyncInterval it reads the Backend's ChangeFeed and
-	// applies what other instances created, updated, rotated or revoked; and
-	// it looks a token it does not know up in the Backend (Get) before
-	// rejecting it. A change made on another instance is seen here within
-	// SyncInterval plus the time of one poll, or at once with a Notifier.
-	// Default: 0, a single instance: no polling, no lookups. When set, the
-	// Backend must implement ChangeFeed.
+	// SyncInterval is how often the Manager reads the Backend's ChangeFeed
+	// and applies what other instances on the same database created,
+	// updated, rotated or revoked; a token it does not know is also looked
+	// up in the Backend (Get) before it is rejected. A change made on
+	// another instance is seen here within SyncInterval plus the time of
+	// one poll, or at once with a Notifier. Default: 1 second when the
+	// Backend implements ChangeFeed (the Store does), so that instances are
+	// coherent unless told otherwise. A negative value tells the Manager it
+	// is alone: no polling, no lookups. A positive value needs a Backend
+	// that implements ChangeFeed.
 	SyncInterval time.Duration
+
+	// MaxAnonymous is how many anonymous sessions (without a user, such as
+	// gorillastore's) are kept in memory, the least recently used evicted
+	// first; an evicted one is read from the Backend by ID on its next use.
+	// Anonymous sessions are not loaded at start. Default: 10,000.
+	MaxAnonymous int
 
 	// SyncOverlap is how far before the previous poll each poll reads, to
 	// catch writes that committed late or were stamped by a clock running
@@ -135,8 +143,10 @@ type Manager struct {
 	now     func() time.Time
 	log     *slog.Logger
 
-	shards [shardCount]shard
+	shards [shardCount]shard // signed-in sessions, all resident
 	users  userIndex
+	anon   *anonCache // anonymous sessions, the most recently used
+	misses missCache  // IDs looked up in the Backend in vain
 
 	// mu orders what the Manager learns from the Backend (the change feed,
 	// read-through, reloads) with its own revocations and creations, so
@@ -176,15 +186,21 @@ func NewManager(ctx context.Context, b Backend, opts ManagerOptions) (*Manager, 
 		users:    userIndex{m: make(map[string]*userSessions)},
 		revoked:  make(map[string]int64),
 		creating: make(map[string]struct{}),
+		anon:     newAnonCache(opts.MaxAnonymous),
+		misses:   missCache{m: make(map[string]int64)},
 	}
 	for i := range m.shards {
 		m.shards[i].m = make(map[string]*entry)
 	}
-	if opts.SyncInterval > 0 {
-		feed, ok := b.(ChangeFeed)
-		if !ok {
-			return nil, fmt.Errorf("gormsession: NewManager: SyncInterval needs a Backend that implements ChangeFeed; %T does not", b)
-		}
+	feed, isFeed := b.(ChangeFeed)
+	switch {
+	case opts.SyncInterval > 0 && !isFeed:
+		return nil, fmt.Errorf("gormsession: NewManager: SyncInterval needs a Backend that implements ChangeFeed; %T does not", b)
+	case opts.SyncInterval == 0 && isFeed:
+		m.opts.SyncInterval = defaultSyncInterval
+		m.opts = m.opts.withDefaults()
+	}
+	if m.opts.SyncInterval > 0 {
 		m.sync = newSyncState(feed, &m.opts)
 	}
 	pending, err := openJournal(opts.Journal)
@@ -231,6 +247,9 @@ func (o ManagerOptions) withDefaults() ManagerOptions {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.MaxAnonymous <= 0 {
+		o.MaxAnonymous = defaultMaxAnonymous
+	}
 	if o.SyncInterval > 0 {
 		if o.SyncOverlap <= 0 {
 			o.SyncOverlap = defaultSyncOverlap
@@ -245,7 +264,8 @@ func (o ManagerOptions) withDefaults() ManagerOptions {
 func (m *Manager) load(ctx context.Context) error {
 	now := m.now()
 	add := func(s *Session) error {
-		if !s.Expired(now) && !m.idle(s.UpdatedAt.UnixNano(), now.UnixNano()) {
+		// Anonymous sessions are read when used, not at start.
+		if s.UserID != "" && !s.Expired(now) && !m.idle(s.UpdatedAt.UnixNano(), now.UnixNano()) {
 			m.put(s)
 		}
 		return nil
@@ -611,11 +631,10 @@ func (m *Manager) Update(ctx context.Context, id string, fn func(*Session)) (Ses
 	if m.closed.Load() {
 		return Session{}, ErrClosed
 	}
-	e := m.lookup(id)
-	if e == nil || m.expired(e, m.now().UnixNano()) {
-		return Session{}, fmt.Errorf("gormsession: update %s: %w", id, ErrNotFound)
+	cur, err := m.current(ctx, id)
+	if err != nil {
+		return Session{}, err
 	}
-	cur := e.session()
 	for range maxUpdateAttempts {
 		s, err := m.change(cur, fn)
 		if err != nil {
@@ -648,6 +667,26 @@ func (m *Manager) Update(ctx context.Context, id string, fn func(*Session)) (Ses
 		}
 	}
 	return Session{}, fmt.Errorf("gormsession: update %s: gave up after %d attempts: %w", id, maxUpdateAttempts, ErrConflict)
+}
+
+// current returns the unexpired session id from memory or, when memory does
+// not hold it (an evicted anonymous session, one created on another
+// instance moments ago), from the Backend.
+func (m *Manager) current(ctx context.Context, id string) (Session, error) {
+	e := m.lookup(id)
+	if e == nil && ValidID(id) {
+		s, found, err := m.backend.Get(ctx, id)
+		if err != nil {
+			return Session{}, err
+		}
+		if found {
+			e = m.learn(&s)
+		}
+	}
+	if e == nil || m.expired(e, m.now().UnixNano()) {
+		return Session{}, fmt.Errorf("gormsession: update %s: %w", id, ErrNotFound)
+	}
+	return e.session(), nil
 }
 
 // change applies fn to a copy of cur and returns the session to write.

@@ -407,7 +407,9 @@ func TestIdleTimeoutWithCoalescedTouches(t *testing.T) {
 		db, c := testdb.Counted(tdb.Open(t))
 		st := newStore(t, tdb, db)
 		clk := testdb.NewClock(time.Now())
-		opts := gormsession.ManagerOptions{Now: clk.Now, IdleTimeout: 10 * time.Minute, CleanupInterval: -1}
+		// Alone (no polling), so that every statement counted is the
+		// Manager's own activity write.
+		opts := gormsession.ManagerOptions{Now: clk.Now, IdleTimeout: 10 * time.Minute, CleanupInterval: -1, SyncInterval: -1}
 		m := newManager(t, st, opts)
 		s := create(t, m, gormsession.NewSession{UserID: "alice"})
 		idle := create(t, m, gormsession.NewSession{UserID: "alice"})
@@ -444,7 +446,7 @@ func TestIdleTimeoutWithCoalescedTouches(t *testing.T) {
 func TestResolveAndCreateStatementCounts(t *testing.T) {
 	eachDB(t, func(t *testing.T, tdb testDB) {
 		db, c := testdb.Counted(tdb.Open(t))
-		m := newManager(t, newStore(t, tdb, db), gormsession.ManagerOptions{})
+		m := newManager(t, newStore(t, tdb, db), gormsession.ManagerOptions{SyncInterval: -1})
 		c.Reset()
 		s := create(t, m, gormsession.NewSession{UserID: "alice"})
 		if n := c.N(); n != 1 {

@@ -136,18 +136,22 @@ func unhex(c byte) byte {
 	return 0
 }
 
+// lookup returns the entry of id, signed-in or anonymous, or nil.
 func (m *Manager) lookup(id string) *entry {
 	sh := m.shardOf(id)
 	sh.mu.RLock()
 	e := sh.m[id]
 	sh.mu.RUnlock()
+	if e == nil {
+		e = m.anon.peek(id)
+	}
 	return e
 }
 
-// Len returns the number of sessions in memory, including expired ones not
-// yet cleaned up.
+// Len returns the number of sessions in memory, signed-in and anonymous,
+// including expired ones not yet cleaned up.
 func (m *Manager) Len() int {
-	n := 0
+	n := m.anon.len()
 	for i := range m.shards {
 		sh := &m.shards[i]
 		sh.mu.RLock()
@@ -159,8 +163,12 @@ func (m *Manager) Len() int {
 
 // put adds s to memory, or replaces the entry of an older version of it,
 // and returns the entry now in memory. An entry of the same or a newer
-// version stays; it only learns s's activity.
+// version stays; it only learns s's activity. Anonymous sessions go to the
+// bounded cache of their own.
 func (m *Manager) put(s *Session) *entry {
+	if s.UserID == "" {
+		return m.anon.put(s)
+	}
 	sh := m.shardOf(s.ID)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -179,6 +187,9 @@ func (m *Manager) put(s *Session) *entry {
 // update replaces the entry of s with s, if the entry is still in memory
 // and older. It reports whether the session is in memory.
 func (m *Manager) update(s *Session) bool {
+	if s.UserID == "" {
+		return m.anon.update(s)
+	}
 	sh := m.shardOf(s.ID)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -206,14 +217,13 @@ func (m *Manager) swap(sh *shard, old *entry, s *Session) *entry {
 func (m *Manager) drop(id string) bool {
 	sh := m.shardOf(id)
 	sh.mu.Lock()
-	defer sh.mu.Unlock()
 	e := sh.m[id]
-	if e == nil {
-		return false
+	if e != nil {
+		delete(sh.m, id)
+		m.users.remove(e.user, id)
 	}
-	delete(sh.m, id)
-	m.users.remove(e.user, id)
-	return true
+	sh.mu.Unlock()
+	return m.anon.remove(id) || e != nil
 }
 
 // add records that session id belongs to userID and returns the user's

@@ -109,10 +109,12 @@ type ExpiredRemover interface {
 	RemoveExpired(ctx context.Context, now time.Time) (int64, error)
 }
 
-// Streamer is a Backend that can stream its unexpired sessions, so that a
-// Manager loading a million sessions does not need a second copy of them.
+// Streamer is a Backend that can stream its unexpired signed-in sessions,
+// so that a Manager loading a million sessions does not need a second copy
+// of them, nor read the anonymous ones it does not load.
 type Streamer interface {
-	// Stream calls fn for every live session that is not expired at now.
+	// Stream calls fn for every live session with a UserID that is not
+	// expired at now; anonymous sessions (no UserID) are left out.
 	// The *Session is reused between calls; fn must copy what it keeps (the
 	// strings and the Data slice are freshly allocated and may be kept).
 	// An error from fn stops the stream and is returned.

@@ -9,6 +9,7 @@ import (
 )
 
 const (
+	defaultSyncInterval    = time.Second
 	defaultSyncOverlap     = 2 * time.Second
 	defaultReadThroughRate = 100
 	readThroughTimeout     = time.Second
@@ -28,9 +29,6 @@ type syncState struct {
 	limiter *rate.Limiter
 	wake    chan struct{}
 
-	negMu    sync.Mutex
-	negative map[string]int64 // IDs looked up in vain, until when (unix ns)
-
 	// pollMu serializes polls of the change feed. It is held across the
 	// poll's query, but only polls wait for it: requests never do.
 	pollMu sync.Mutex
@@ -40,11 +38,10 @@ type syncState struct {
 
 func newSyncState(feed ChangeFeed, opts *ManagerOptions) *syncState {
 	return &syncState{
-		feed:     feed,
-		limiter:  rate.NewLimiter(rate.Limit(opts.ReadThroughRate), max(1, int(opts.ReadThroughRate))),
-		wake:     make(chan struct{}, 1),
-		negative: make(map[string]int64),
-		lastOK:   time.Now(),
+		feed:    feed,
+		limiter: rate.NewLimiter(rate.Limit(opts.ReadThroughRate), max(1, int(opts.ReadThroughRate))),
+		wake:    make(chan struct{}, 1),
+		lastOK:  time.Now(),
 	}
 }
 
@@ -54,13 +51,7 @@ func newSyncState(feed ChangeFeed, opts *ManagerOptions) *syncState {
 func (m *Manager) readThrough(ctx context.Context, id string) *entry {
 	st := m.sync
 	now := m.now().UnixNano()
-	st.negMu.Lock()
-	until, miss := st.negative[id]
-	st.negMu.Unlock()
-	if miss && now < until {
-		return nil
-	}
-	if !st.limiter.Allow() {
+	if m.anon.peek(id) != nil || m.misses.recent(id, now) || !st.limiter.Allow() {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, readThroughTimeout)
@@ -71,15 +62,17 @@ func (m *Manager) readThrough(ctx context.Context, id string) *entry {
 		return nil
 	}
 	if !found {
-		st.negMu.Lock()
-		if len(st.negative) >= negativeCacheSize {
-			clear(st.negative)
-		}
-		st.negative[id] = now + int64(m.opts.SyncInterval)
-		st.negMu.Unlock()
+		m.misses.add(id, now+int64(m.opts.SyncInterval))
 		return nil
 	}
-	return m.learn(&s)
+	e := m.learn(&s)
+	if s.UserID == "" {
+		// Kept among the anonymous sessions, where the next Resolve of
+		// the token finds it without a query, and refused: anonymous
+		// sessions never authenticate (see ResolveAnonymous).
+		return nil
+	}
+	return e
 }
 
 // applyChange applies a change read from the Backend to memory: a
@@ -130,13 +123,15 @@ func (m *Manager) poll(ctx context.Context) error {
 	}
 	st.since = start.Add(-m.opts.SyncOverlap)
 	st.lastOK = time.Now()
-	m.pruneNegative(start)
+	m.misses.prune(start.UnixNano())
 	return nil
 }
 
 // resync reloads every session after a long outage, and drops from memory
 // the sessions older than the reload that the Backend no longer has.
 func (m *Manager) resync(ctx context.Context, start time.Time) error {
+	// Anonymous sessions are read again when next used.
+	m.anon.purge()
 	streamer, ok := m.backend.(Streamer)
 	if !ok {
 		return m.sync.feed.Changes(ctx, time.Time{}, m.applyChange)
@@ -165,14 +160,39 @@ func (m *Manager) resync(ctx context.Context, start time.Time) error {
 	return nil
 }
 
-// pruneNegative forgets the failed lookups that have run out.
-func (m *Manager) pruneNegative(now time.Time) {
-	st := m.sync
-	st.negMu.Lock()
-	defer st.negMu.Unlock()
-	for id, until := range st.negative {
-		if until <= now.UnixNano() {
-			delete(st.negative, id)
+// missCache remembers the IDs looked up in the Backend in vain, so that a
+// token replayed or guessed again does not cost another query for a while.
+type missCache struct {
+	mu sync.Mutex
+	m  map[string]int64 // ID → until when (unix ns)
+}
+
+// recent reports whether id was looked up in vain and that is still fresh
+// at now.
+func (c *missCache) recent(id string, now int64) bool {
+	c.mu.Lock()
+	until, ok := c.m[id]
+	c.mu.Unlock()
+	return ok && now < until
+}
+
+// add remembers a vain lookup of id until the given time.
+func (c *missCache) add(id string, until int64) {
+	c.mu.Lock()
+	if len(c.m) >= negativeCacheSize {
+		clear(c.m)
+	}
+	c.m[id] = until
+	c.mu.Unlock()
+}
+
+// prune forgets the lookups that have run out.
+func (c *missCache) prune(now int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for id, until := range c.m {
+		if until <= now {
+			delete(c.m, id)
 		}
 	}
 }

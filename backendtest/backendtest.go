@@ -547,11 +547,11 @@ func testStream(t *testing.T, b gormsession.Backend) {
 		t.Skip("backend is not a Streamer")
 	}
 	now := base.Add(time.Hour)
-	atNow, future, never, removed := newSession("a"), newSession("a"), newSession("b"), newSession("b")
+	atNow, future, never, removed, anon := newSession("a"), newSession("a"), newSession("b"), newSession("b"), newSession("")
 	atNow.ExpiresAt = now
 	future.ExpiresAt = now.Add(time.Microsecond)
 	never.ExpiresAt = time.Time{}
-	insert(t, b, &atNow, &future, &never, &removed)
+	insert(t, b, &atNow, &future, &never, &removed, &anon)
 	if err := b.Remove(context.Background(), removed.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -564,7 +564,7 @@ func testStream(t *testing.T, b gormsession.Backend) {
 		t.Fatalf("Stream: %v", err)
 	}
 	if len(got) != 2 {
-		t.Fatalf("Stream gave %d sessions, want 2 (the one expiring exactly now is expired, the removed one is gone)", len(got))
+		t.Fatalf("Stream gave %d sessions, want 2 (the one expiring exactly now is expired, the removed one is gone, the anonymous one is left out)", len(got))
 	}
 	equal(t, got[future.ID], future)
 	equal(t, got[never.ID], never)

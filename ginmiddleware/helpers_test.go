@@ -51,7 +51,7 @@ func newEnv(t testing.TB, dbName string) *env {
 	if err != nil {
 		t.Fatalf("NewStore: %v", err)
 	}
-	m, err := gormsession.NewManager(context.Background(), st, gormsession.ManagerOptions{Now: e.Now})
+	m, err := gormsession.NewManager(context.Background(), st, gormsession.ManagerOptions{Now: e.Now, SyncInterval: -1})
 	if err != nil {
 		t.Fatalf("NewManager: %v", err)
 	}
@@ -64,7 +64,7 @@ func newEnv(t testing.TB, dbName string) *env {
 // would have.
 func (e *env) restart(t testing.TB) *gormsession.Manager {
 	t.Helper()
-	m, err := gormsession.NewManager(context.Background(), e.store, gormsession.ManagerOptions{Now: e.Now})
+	m, err := gormsession.NewManager(context.Background(), e.store, gormsession.ManagerOptions{Now: e.Now, SyncInterval: -1})
 	if err != nil {
 		t.Fatalf("NewManager: %v", err)
 	}

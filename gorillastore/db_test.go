@@ -63,6 +63,10 @@ func (e *env) newManager(t testing.TB, opts gormsession.ManagerOptions) *gormses
 	if opts.Now == nil {
 		opts.Now = e.clock.Now
 	}
+	if opts.SyncInterval == 0 {
+		// One instance: no polls among the statements the tests count.
+		opts.SyncInterval = -1
+	}
 	m, err := gormsession.NewManager(context.Background(), st, opts)
 	if err != nil {
 		t.Fatalf("NewManager: %v", err)

@@ -102,10 +102,14 @@ func (s *Store) defaultOptions() *sessions.Options {
 			maxAge = int(lt / time.Second)
 		}
 	}
+	// The cookie carries a bearer credential: Secure by default. Browsers
+	// accept Secure cookies from http://localhost, so development does not
+	// need it off; plain HTTP on another host does (Options.Secure = false).
 	return &sessions.Options{
 		Path:     "/",
 		MaxAge:   maxAge,
 		HttpOnly: true,
+		Secure:   true,
 		SameSite: http.SameSiteLaxMode,
 	}
 }
@@ -159,7 +163,7 @@ func (s *Store) New(r *http.Request, name string) (*sessions.Session, error) {
 	if err != nil {
 		return session, err
 	}
-	sess, ok := s.m.ResolveContext(r.Context(), token)
+	sess, ok := s.m.ResolveAnonymous(r.Context(), token)
 	if !ok {
 		return session, fmt.Errorf("gorillastore: session %q: %w", name, gormsession.ErrNotFound)
 	}
@@ -260,7 +264,7 @@ func (s *Store) Save(r *http.Request, w http.ResponseWriter, session *sessions.S
 		return s.update(r.Context(), w, session, opts, token, data)
 	}
 	if token := s.clientToken(r, w, name); token != "" {
-		if _, ok := s.m.ResolveContext(r.Context(), token); ok {
+		if _, ok := s.m.ResolveAnonymous(r.Context(), token); ok {
 			return s.update(r.Context(), w, session, opts, token, data)
 		}
 	}
@@ -274,7 +278,7 @@ func (s *Store) delete(r *http.Request, w http.ResponseWriter, session *sessions
 	id := session.ID
 	if id == "" {
 		if token := s.clientToken(r, w, name); token != "" {
-			if live, ok := s.m.ResolveContext(r.Context(), token); ok {
+			if live, ok := s.m.ResolveAnonymous(r.Context(), token); ok {
 				id = live.ID
 			}
 		}

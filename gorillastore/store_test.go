@@ -47,7 +47,7 @@ func TestNewSessionSaveAndReadBack(t *testing.T) {
 			t.Fatalf("Save: %v", saveErr)
 		}
 		sc := setCookie(t, resp, "s")
-		want := []string{"Expires", "HttpOnly", "Max-Age=7200", "Path=/", "SameSite=Lax"}
+		want := []string{"Expires", "HttpOnly", "Max-Age=7200", "Path=/", "SameSite=Lax", "Secure"}
 		if got := attrs(sc); !sameStrings(got, want) {
 			t.Fatalf("default cookie attributes %q, want %q", got, want)
 		}
@@ -99,8 +99,11 @@ func TestCookieCarriesOnlyTheSignedToken(t *testing.T) {
 	if strings.Contains(c.Value, "s3cr3t") || len(c.Value) > 200 {
 		t.Fatalf("cookie %q carries more than a token", c.Value)
 	}
-	if _, ok := e.m.Resolve(string(token)); !ok {
-		t.Fatal("the cookie's token does not resolve")
+	if _, ok := e.m.ResolveAnonymous(context.Background(), string(token)); !ok {
+		t.Fatal("the cookie's token does not resolve as an anonymous session")
+	}
+	if _, ok := e.m.Resolve(string(token)); ok {
+		t.Fatal("the cookie's token of an anonymous session authenticates")
 	}
 }
 
@@ -182,8 +185,8 @@ func TestMaxAgeZeroIsBrowserSessionCookie(t *testing.T) {
 		}
 		// And the row is there for a restarted process.
 		m2 := e.newManager(t, gormsession.ManagerOptions{Lifetime: lifetime})
-		if _, ok := m2.Get(rep.ID); !ok {
-			t.Fatal("restarted Manager does not load the MaxAge 0 session")
+		if _, err := m2.Update(context.Background(), rep.ID, func(*gormsession.Session) {}); err != nil {
+			t.Fatalf("restarted Manager does not find the MaxAge 0 session: %v", err)
 		}
 	})
 }
