@@ -48,6 +48,19 @@ func (f *faultyBackend) setDown(down bool) {
 	f.mu.Unlock()
 }
 
+// pause stops injecting chaos faults and returns a function that resumes.
+func (f *faultyBackend) pause() (resume func()) {
+	f.mu.Lock()
+	chaos := f.chaos
+	f.chaos = nil
+	f.mu.Unlock()
+	return func() {
+		f.mu.Lock()
+		f.chaos = chaos
+		f.mu.Unlock()
+	}
+}
+
 // fail makes op fail before reaching the database, or stop doing so.
 func (f *faultyBackend) fail(op string, on bool) {
 	f.mu.Lock()

@@ -438,7 +438,7 @@ func (s *Store) Touch(ctx context.Context, ids []string, at time.Time) error {
 // reading rows one at a time from a single query, so that memory holds one
 // row beyond what fn keeps.
 //
-// Anonymous rows are left out by the query (user_id > '' can use the
+// Anonymous rows are left out by the query (user_id > ” can use the
 // index on user_id), so loading does not depend on how many visitors came.
 // Expired rows are skipped here rather than by the query: most rows are
 // unexpired (cleanup deletes the others), and a filter on expires_at would

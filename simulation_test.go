@@ -190,7 +190,7 @@ func (s *sim) closeAll() {
 	for _, in := range s.insts {
 		in.rw.Lock()
 		in.f.setDown(false)
-		in.f.chaos = nil
+		in.f.pause()
 		if in.m != nil {
 			_ = in.m.Close()
 		}
@@ -524,33 +524,23 @@ func (s *sim) quiesce() {
 	}
 	for _, in := range s.insts {
 		in.rw.RLock()
-		chaos := in.f.chaos
-		in.f.mu.Lock()
-		in.f.chaos = nil
-		in.f.mu.Unlock()
+		resume := in.f.pause()
 		_, err := in.m.Cleanup(ctx)
 		if err != nil || in.m.PendingRemovals() != 0 {
 			s.fatalf("I5: instance %d could not write its queued revocations once the database was back: %v", in.idx, err)
 		}
-		in.f.mu.Lock()
-		in.f.chaos = chaos
-		in.f.mu.Unlock()
+		resume()
 		in.rw.RUnlock()
 	}
 	for _, in := range s.insts {
 		in.rw.RLock()
-		chaos := in.f.chaos
-		in.f.mu.Lock()
-		in.f.chaos = nil
-		in.f.mu.Unlock()
+		resume := in.f.pause()
 		begin := s.seq.Add(1)
 		if err := in.m.Sync(ctx); err != nil {
 			s.fatalf("instance %d: sync: %v", in.idx, err)
 		}
 		in.syncedAt.Store(begin)
-		in.f.mu.Lock()
-		in.f.chaos = chaos
-		in.f.mu.Unlock()
+		resume()
 		in.rw.RUnlock()
 	}
 	s.logf("quiescence: faults off, queues drained, every instance synced")
