@@ -98,20 +98,16 @@ func BenchmarkCreate(b *testing.B) {
 	}
 }
 
-// BenchmarkLoad measures NewManager loading GORMSESSION_LOAD_N sessions
-// (default 100,000; set 1000000 for the figure in the README) without Data,
-// for 4 sessions per user. It reports the seconds of one load and the heap
-// bytes each loaded session holds.
+// BenchmarkLoad measures NewManager loading GORMSESSION_LOAD_N signed-in
+// sessions (default 100,000; set 1000000 for the figure in the README)
+// without Data, for 4 sessions per user, beside GORMSESSION_LOAD_ANON
+// anonymous ones (default 0), which are not loaded. It reports the seconds
+// of one load and the heap bytes each loaded session holds.
 //
 //	GORMSESSION_LOAD_N=1000000 go test -run '^$' -bench Load -benchtime 1x
+//	GORMSESSION_LOAD_N=100000 GORMSESSION_LOAD_ANON=1000000 go test -run '^$' -bench Load -benchtime 1x
 func BenchmarkLoad(b *testing.B) {
-	n := 100_000
-	if s := os.Getenv("GORMSESSION_LOAD_N"); s != "" {
-		var err error
-		if n, err = strconv.Atoi(s); err != nil {
-			b.Fatalf("GORMSESSION_LOAD_N: %v", err)
-		}
-	}
+	n, anon := envInt(b, "GORMSESSION_LOAD_N", 100_000), envInt(b, "GORMSESSION_LOAD_ANON", 0)
 	for _, name := range []string{"sqlite", "postgres"} {
 		b.Run(fmt.Sprintf("%s/%d", name, n), func(b *testing.B) {
 			var tdb testDB
@@ -122,7 +118,7 @@ func BenchmarkLoad(b *testing.B) {
 			}
 			db := tdb.Open(b)
 			st := newStore(b, tdb, db)
-			fillSessions(b, db, tdb.Table, n)
+			fillSessions(b, db, tdb.Table, n, anon)
 			b.ResetTimer()
 			var secs, perSession float64
 			for b.Loop() {
@@ -150,9 +146,22 @@ func BenchmarkLoad(b *testing.B) {
 	}
 }
 
-// fillSessions inserts n sessions without Data, in batches inside one
-// transaction.
-func fillSessions(b *testing.B, db *gorm.DB, table string, n int) {
+// envInt returns the integer in the environment variable name, or def.
+func envInt(b *testing.B, name string, def int) int {
+	s := os.Getenv(name)
+	if s == "" {
+		return def
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		b.Fatalf("%s: %v", name, err)
+	}
+	return n
+}
+
+// fillSessions inserts n signed-in and anon anonymous sessions without
+// Data, in batches inside one transaction.
+func fillSessions(b *testing.B, db *gorm.DB, table string, n, anon int) {
 	b.Helper()
 	now := time.Now().UTC()
 	exp := now.Add(24 * time.Hour)
@@ -160,16 +169,20 @@ func fillSessions(b *testing.B, db *gorm.DB, table string, n int) {
 	const batch = 1000
 	err := db.Transaction(func(tx *gorm.DB) error {
 		rows := make([]gormsession.Model, 0, batch)
-		for i := range n {
+		for i := range n + anon {
+			user := ""
+			if i < n {
+				user = "user-" + strconv.Itoa(i/4)
+			}
 			rows = append(rows, gormsession.Model{
 				ID:        gormsession.HashToken(strconv.Itoa(i)),
-				UserID:    "user-" + strconv.Itoa(i/4),
+				UserID:    user,
 				Device:    devices[i%len(devices)],
 				CreatedAt: now,
 				UpdatedAt: now,
 				ExpiresAt: &exp,
 			})
-			if len(rows) == batch || i == n-1 {
+			if len(rows) == batch || i == n+anon-1 {
 				if err := tx.Table(table).Create(&rows).Error; err != nil {
 					return err
 				}
