@@ -134,9 +134,9 @@ func configOf(c *gin.Context) *config {
 //
 // When p.Device is empty it is derived from the User-Agent header (see
 // gormsession.DeviceLabel). A session the request's cookie carried is
-// revoked, so one browser holds one session and a token planted before login is worthless;
-// a failure to remove it from the database is recorded with c.Error (it is
-// already dead in memory and its removal is retried).
+// revoked, so one browser holds one session and a token planted before
+// login is worthless; a failure to remove it from the database is recorded
+// with c.Error (it is already dead in memory and its removal is retried).
 //
 // The returned session has its Token set; an API client that does not use
 // cookies takes it from there.
