@@ -14,6 +14,10 @@ func newManager(t testing.TB, b gormsession.Backend, opts gormsession.ManagerOpt
 	if err != nil {
 		t.Fatalf("NewManager: %v", err)
 	}
-	t.Cleanup(func() { m.Close() })
+	t.Cleanup(func() {
+		if err := m.Close(); err != nil {
+			t.Errorf("close the Manager: %v", err)
+		}
+	})
 	return m
 }

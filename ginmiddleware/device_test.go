@@ -13,7 +13,6 @@ func TestDeviceLabelIsTheRootPackages(t *testing.T) {
 		"curl/8.5.0",
 		"",
 	} {
-		//lint:ignore SA1019 the deprecated wrapper is what this test pins.
 		if got, want := ginmiddleware.DeviceLabel(ua), gormsession.DeviceLabel(ua); got != want {
 			t.Errorf("ginmiddleware.DeviceLabel(%q) = %q, gormsession.DeviceLabel = %q", ua, got, want)
 		}

@@ -41,7 +41,11 @@ func TestDevicesAreNamedFromUserAgent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer m.Close()
+	defer func() {
+		if err := m.Close(); err != nil {
+			t.Errorf("close the Manager: %v", err)
+		}
+	}()
 	srv := httptest.NewServer(handler(m))
 	defer srv.Close()
 

@@ -47,7 +47,9 @@ func startTestAppOn(t *testing.T, path string, key []byte) (*httptest.Server, *g
 	srv := httptest.NewServer(a.routes())
 	t.Cleanup(func() {
 		srv.Close()
-		a.m.Close()
+		if err := a.m.Close(); err != nil {
+			t.Errorf("close the Manager: %v", err)
+		}
 		sqlDB.Close()
 	})
 	return srv, db

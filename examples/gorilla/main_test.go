@@ -45,7 +45,9 @@ func serve(t *testing.T, path string) *httptest.Server {
 	srv := httptest.NewServer(handler(store))
 	t.Cleanup(func() {
 		srv.Close()
-		m.Close()
+		if err := m.Close(); err != nil {
+			t.Errorf("close the Manager: %v", err)
+		}
 		sqlDB.Close()
 	})
 	return srv

@@ -20,6 +20,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -97,11 +98,17 @@ func NewFlagSet(name, about, defaultDB string, f *Flags, env ...Env) *flag.FlagS
 	}, env...)
 	fs.Usage = func() {
 		w := fs.Output()
-		fmt.Fprintf(w, "%s\n\nUsage: %s [flags]\n\nFlags:\n", about, name)
+		var b strings.Builder
+		fmt.Fprintf(&b, "%s\n\nUsage: %s [flags]\n\nFlags:\n", about, name)
+		fs.SetOutput(&b)
 		fs.PrintDefaults()
-		fmt.Fprintf(w, "\nEnvironment (a flag given on the command line wins):\n")
+		fs.SetOutput(w)
+		b.WriteString("\nEnvironment (a flag given on the command line wins):\n")
 		for _, e := range env {
-			fmt.Fprintf(w, "  %-16s %s\n", e.Name, e.Meaning)
+			fmt.Fprintf(&b, "  %-16s %s\n", e.Name, e.Meaning)
+		}
+		if _, err := io.WriteString(w, b.String()); err != nil {
+			slog.Error("write usage", "err", err)
 		}
 	}
 	return fs
