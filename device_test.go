@@ -1,6 +1,7 @@
 package gormsession_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -39,4 +40,13 @@ func TestDeviceLabelNamesBrowserAndSystem(t *testing.T) {
 			t.Errorf("DeviceLabel(%.60q) = %q, want %q", tt.ua, got, tt.want)
 		}
 	}
+}
+
+func ExampleDeviceLabel() {
+	ua := "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1"
+	fmt.Println(gormsession.DeviceLabel(ua))
+	fmt.Println(gormsession.DeviceLabel("curl/8.5.0"))
+	// Output:
+	// Safari on iOS
+	// curl
 }
