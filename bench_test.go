@@ -138,7 +138,9 @@ func BenchmarkLoad(b *testing.B) {
 				}
 				perSession = float64(after.HeapAlloc-before.HeapAlloc) / float64(n)
 				runtime.KeepAlive(m)
-				m.Close()
+				if err := m.Close(); err != nil {
+					b.Fatal(err)
+				}
 			}
 			b.ReportMetric(secs, "s/load")
 			b.ReportMetric(perSession, "heapB/session")

@@ -18,7 +18,7 @@ import (
 
 func Example() {
 	dir, _ := os.MkdirTemp("", "gormsession-example")
-	defer os.RemoveAll(dir)
+	defer removeAll(dir)
 	open := func() *gorm.DB {
 		db, err := gorm.Open(sqlite.Open(filepath.Join(dir, "sessions.db")+"?_journal_mode=WAL&_busy_timeout=5000"),
 			&gorm.Config{Logger: logger.Discard})
@@ -48,14 +48,14 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	m.Close()
+	closeManager(m)
 
 	// A new process on the same database: the token still resolves.
 	db2 := open()
 	defer closeDB(db2)
 	store2, _ := gormsession.NewStore(db2, gormsession.StoreOptions{})
 	m2, _ := gormsession.NewManager(ctx, store2, gormsession.ManagerOptions{})
-	defer m2.Close()
+	defer closeManager(m2)
 	got, ok := m2.Resolve(s.Token)
 	fmt.Println(got.UserID, got.Device, ok)
 	// Output: alice Firefox on Linux true
@@ -63,13 +63,13 @@ func Example() {
 
 func ExampleMiddleware() {
 	dir, _ := os.MkdirTemp("", "gormsession-example")
-	defer os.RemoveAll(dir)
+	defer removeAll(dir)
 	db, _ := gorm.Open(sqlite.Open(filepath.Join(dir, "sessions.db")), &gorm.Config{Logger: logger.Discard})
 	sqlDB, _ := db.DB()
 	defer sqlDB.Close()
 	store, _ := gormsession.NewStore(db, gormsession.StoreOptions{})
 	m, _ := gormsession.NewManager(context.Background(), store, gormsession.ManagerOptions{})
-	defer m.Close()
+	defer closeManager(m)
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /me", func(w http.ResponseWriter, r *http.Request) {
@@ -93,14 +93,14 @@ func ExampleMiddleware() {
 
 func ExampleManager_Rotate() {
 	dir, _ := os.MkdirTemp("", "gormsession-example")
-	defer os.RemoveAll(dir)
+	defer removeAll(dir)
 	db, _ := gorm.Open(sqlite.Open(filepath.Join(dir, "sessions.db")), &gorm.Config{Logger: logger.Discard})
 	sqlDB, _ := db.DB()
 	defer sqlDB.Close()
 	store, _ := gormsession.NewStore(db, gormsession.StoreOptions{})
 	ctx := context.Background()
 	m, _ := gormsession.NewManager(ctx, store, gormsession.ManagerOptions{})
-	defer m.Close()
+	defer closeManager(m)
 
 	s, _ := m.Create(ctx, gormsession.NewSession{UserID: "alice", Data: []byte("cart=3")})
 	// After a privilege change, replace the token.
@@ -109,4 +109,18 @@ func ExampleManager_Rotate() {
 	n, newOK := m.Resolve(r.Token)
 	fmt.Println(oldOK, newOK, string(n.Data))
 	// Output: false true cart=3
+}
+
+// removeAll removes the example's temporary directory.
+func removeAll(dir string) {
+	if err := os.RemoveAll(dir); err != nil {
+		log.Fatal(err)
+	}
+}
+
+// closeManager closes m, which stops its background work.
+func closeManager(m *gormsession.Manager) {
+	if err := m.Close(); err != nil {
+		log.Fatal(err)
+	}
 }

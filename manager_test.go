@@ -435,7 +435,9 @@ func TestIdleTimeoutWithCoalescedTouches(t *testing.T) {
 		if n := c.N(); n > 4 {
 			t.Fatalf("Cleanup after 900 resolves ran %d statements, want a few", n)
 		}
-		m.Close()
+		if err := m.Close(); err != nil {
+			t.Fatal(err)
+		}
 		clk.Add(9 * time.Minute)
 		m2 := newManager(t, newStore(t, tdb, nil), opts)
 		mustResolve(t, m2, s.Token) // activity survived the restart

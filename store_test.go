@@ -22,7 +22,7 @@ func TestStoreConformance(t *testing.T) {
 			sub := tdb
 			sub.Table = uniqueTable()
 			st := newStore(t, sub, db)
-			t.Cleanup(func() { db.Exec(`DROP TABLE IF EXISTS "` + sub.Table + `"`) })
+			testdb.DropOnCleanup(t, db, sub.Table)
 			return st
 		})
 	})

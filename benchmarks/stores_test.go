@@ -115,7 +115,11 @@ var stores = []store{
 		if err != nil {
 			tb.Fatal(err)
 		}
-		tb.Cleanup(func() { m.Close() })
+		tb.Cleanup(func() {
+			if err := m.Close(); err != nil {
+				tb.Errorf("close the Manager: %v", err)
+			}
+		})
 		return gorillaSubject{gorillastore.New(m, hashKey)}
 	}},
 	{name: "wader-gormstore", usesDB: true, open: func(tb testing.TB, db *gorm.DB, table string) subject {
@@ -192,7 +196,7 @@ func openPostgres(tb testing.TB, stmts *testdb.Counter, ownSchema bool, params s
 			tb.Fatalf("open postgres: %v", err)
 		}
 		testdb.CloseOnCleanup(tb, db)
-		tb.Cleanup(func() { admin.Exec(`DROP TABLE IF EXISTS "` + name + `"`) })
+		testdb.DropOnCleanup(tb, admin, name)
 		return db, name
 	}
 	if err := admin.Exec(`CREATE SCHEMA ` + name).Error; err != nil {

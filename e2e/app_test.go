@@ -55,7 +55,7 @@ type AppOptions struct {
 	// read each other's visits cookies need the same one set here.
 	Env []string
 	// ReadyTimeout bounds how long a start may take before the test
-	// fails. Default: 60 seconds.
+	// fails. Default: 2 minutes.
 	ReadyTimeout time.Duration
 }
 
@@ -96,7 +96,7 @@ func StartApp(t *testing.T, opts AppOptions) *App {
 		opts.Addr = "127.0.0.1:0"
 	}
 	if opts.ReadyTimeout <= 0 {
-		opts.ReadyTimeout = 60 * time.Second
+		opts.ReadyTimeout = 2 * time.Minute
 	}
 	a := &App{t: t, opts: opts, DB: opts.DatabaseURL, Addr: opts.Addr, key: rand.Text() + rand.Text()}
 	t.Cleanup(func() {
@@ -145,7 +145,7 @@ func (a *App) Kill() {
 
 // Stop sends SIGTERM and waits for the app to shut down. It returns nil
 // when the app exited with status 0, the exit error otherwise. An app that
-// has not exited after 15 seconds is killed and the test fails.
+// has not exited after a minute is killed and the test fails.
 func (a *App) Stop() error {
 	a.t.Helper()
 	if !a.Running() {
@@ -154,8 +154,8 @@ func (a *App) Stop() error {
 	_ = a.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-a.done:
-	case <-time.After(15 * time.Second):
-		a.t.Errorf("app at %s did not stop within 15s of SIGTERM; killing it", a.Addr)
+	case <-time.After(time.Minute):
+		a.t.Errorf("app at %s did not stop within a minute of SIGTERM; killing it", a.Addr)
 		a.Kill()
 	}
 	return a.err
@@ -300,7 +300,9 @@ func ginappBinary(t *testing.T) string {
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if buildDir != "" {
-		os.RemoveAll(buildDir)
+		if err := os.RemoveAll(buildDir); err != nil {
+			fmt.Fprintln(os.Stderr, "remove the test binary:", err)
+		}
 	}
 	os.Exit(code)
 }

@@ -26,7 +26,9 @@ func rawRequest(t *testing.T, addr, request string) int {
 		t.Fatalf("dial %s: %v", addr, err)
 	}
 	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if err := conn.SetDeadline(time.Now().Add(time.Minute)); err != nil { // a hang guard
+		t.Fatal(err)
+	}
 	if _, err := io.WriteString(conn, request); err != nil {
 		t.Fatalf("write request: %v", err)
 	}
@@ -34,7 +36,9 @@ func rawRequest(t *testing.T, addr, request string) int {
 	if err != nil {
 		t.Fatalf("read response: %v", err)
 	}
-	io.Copy(io.Discard, resp.Body)
+	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+		t.Fatalf("read response body: %v", err)
+	}
 	resp.Body.Close()
 	return resp.StatusCode
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gormsession/gormsession"
 	"github.com/gormsession/gormsession/internal/testdb"
 )
 
@@ -72,11 +73,61 @@ func runCmd(t *testing.T, name string, args ...string) string {
 // accepts connections.
 func (c *faultCluster) Start(t *testing.T) {
 	t.Helper()
-	exec.Command("pg_ctlcluster", "--skip-systemctl-redirect", c.version, "faults", "start").Run()
+	// Starting a running cluster fails; pg_isready below is the judge.
+	if out, err := exec.Command("pg_ctlcluster", "--skip-systemctl-redirect", c.version, "faults", "start").CombinedOutput(); err != nil {
+		t.Logf("pg_ctlcluster start: %v: %s", err, strings.TrimSpace(string(out)))
+	}
 	deadline := time.Now().Add(30 * time.Second)
 	for exec.Command("pg_isready", "-q", "-h", "127.0.0.1", "-p", faultPort).Run() != nil {
 		if time.Now().After(deadline) {
 			t.Fatal("the fault cluster did not start")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// DropTable starts the cluster if a failed test left it stopped, and drops
+// the test's table (with the notify function when no table uses it).
+func (c *faultCluster) DropTable(t *testing.T, table string) {
+	t.Helper()
+	c.Start(t)
+	db, err := testdb.OpenDSN(c.DSN)
+	if err != nil {
+		t.Errorf("open the fault cluster: %v", err)
+		return
+	}
+	defer func() {
+		if sqlDB, err := db.DB(); err == nil {
+			sqlDB.Close()
+		}
+	}()
+	if err := testdb.DropTable(db, table); err != nil {
+		t.Errorf("drop %s: %v", table, err)
+	}
+}
+
+// WaitRevoked waits until the session id in table is revoked in the
+// database (a tombstone, or no row), failing the test after timeout.
+func (c *faultCluster) WaitRevoked(t *testing.T, table, id string, timeout time.Duration) {
+	t.Helper()
+	db, err := testdb.OpenDSN(c.DSN)
+	if err != nil {
+		t.Fatalf("open the fault cluster: %v", err)
+	}
+	defer func() {
+		if sqlDB, err := db.DB(); err == nil {
+			sqlDB.Close()
+		}
+	}()
+	deadline := time.Now().Add(timeout)
+	for {
+		var live int64
+		err := db.Table(table).Where("id = ? AND revoked_at IS NULL", id).Count(&live).Error
+		if err == nil && live == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("session %s not revoked in the database %v after the outage: %d live rows, %v", id, timeout, live, err)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -93,7 +144,9 @@ func (c *faultCluster) Stop(t *testing.T) {
 // back everything works without a restart and nothing acknowledged is lost.
 func TestDatabaseStopsAndReturns(t *testing.T) {
 	c := newFaultCluster(t)
-	app := StartApp(t, AppOptions{DatabaseURL: c.DSN, Args: []string{"-table", testdb.UniqueName("gs_fault_")}})
+	table := testdb.UniqueName("gs_fault_")
+	t.Cleanup(func() { c.DropTable(t, table) }) // after the app is killed
+	app := StartApp(t, AppOptions{DatabaseURL: c.DSN, Args: []string{"-table", table}})
 
 	var acknowledged []string
 	for _, user := range []string{"alice", "bob", "alice"} {
@@ -132,9 +185,10 @@ func TestDatabaseStopsAndReturns(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	// Let the queued delete of the signed-out session land, then restart:
-	// every acknowledged session is there, the signed-out one is not.
-	time.Sleep(6 * time.Second) // the Manager retries every 5 s
+	// Wait until the queued delete of the signed-out session has landed
+	// (the Manager retries every 5 s), then restart: every acknowledged
+	// session is there, the signed-out one is not.
+	c.WaitRevoked(t, table, gormsession.HashToken(loggedOut), time.Minute)
 	app.Restart()
 	for i, token := range acknowledged {
 		if s := me(t, app.BaseURL, token); s != http.StatusOK {
@@ -180,7 +234,18 @@ func TestKillDuringSignInBurst(t *testing.T) {
 					}
 				})
 			}
-			time.Sleep(1500 * time.Millisecond)
+			// Kill once enough sign-ins were acknowledged (however slow the
+			// machine), with more in flight.
+			deadline := time.Now().Add(time.Minute)
+			for {
+				mu.Lock()
+				n := len(acked)
+				mu.Unlock()
+				if n >= 20 || time.Now().After(deadline) {
+					break
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
 			stop.Store(true) // the sign-ins in flight now are cut by the kill
 			app.Kill()
 			wg.Wait()

@@ -35,7 +35,7 @@ func newHTTPUser(t *testing.T) *httpUser {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &httpUser{t: t, c: &http.Client{Jar: jar, Timeout: 10 * time.Second}}
+	return &httpUser{t: t, c: &http.Client{Jar: jar, Timeout: time.Minute}}
 }
 
 // do sends a request and returns the status, the final path after
@@ -110,7 +110,7 @@ func api(t *testing.T, method, target, token, body string, out any) int {
 func TestHTTPFlowOnPostgres(t *testing.T) {
 	dsn, db := postgresDSN(t)
 	table := testdb.UniqueName("gs_e2e_app_")
-	t.Cleanup(func() { db.Migrator().DropTable(table) })
+	testdb.DropOnCleanup(t, db, table)
 	app := StartApp(t, AppOptions{DatabaseURL: dsn, Args: []string{"-table", table}})
 	base := app.BaseURL
 

@@ -85,7 +85,9 @@ func TestMariaDBSessionsSurviveRestart(t *testing.T) {
 	if err := m1.Revoke(ctx, gone.ID); err != nil {
 		t.Fatal(err)
 	}
-	m1.Close()
+	if err := m1.Close(); err != nil {
+		t.Fatal(err)
+	}
 
 	st2, err := gormsession.NewStore(openMariaDB(t), gormsession.StoreOptions{TableName: table})
 	if err != nil {
@@ -95,7 +97,11 @@ func TestMariaDBSessionsSurviveRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer m2.Close()
+	defer func() {
+		if err := m2.Close(); err != nil {
+			t.Error(err)
+		}
+	}()
 	got, ok := m2.Resolve(s.Token)
 	if !ok || got.UserID != "alice" || got.TenantID != "acme" || string(got.Data) != "\x00\x01" || !got.ExpiresAt.Equal(s.ExpiresAt) {
 		t.Fatalf("after restart on MariaDB: %+v, %v", got, ok)

@@ -133,16 +133,16 @@ func configOf(c *gin.Context) *config {
 // the session lifetime.
 //
 // When p.Device is empty it is derived from the User-Agent header (see
-// DeviceLabel). A session the request's cookie carried is revoked, so one
-// browser holds one session and a token planted before login is worthless;
-// a failure to remove it from the database is recorded with c.Error (it is
-// already dead in memory and its removal is retried).
+// gormsession.DeviceLabel). A session the request's cookie carried is
+// revoked, so one browser holds one session and a token planted before
+// login is worthless; a failure to remove it from the database is recorded
+// with c.Error (it is already dead in memory and its removal is retried).
 //
 // The returned session has its Token set; an API client that does not use
 // cookies takes it from there.
 func Login(c *gin.Context, m *gormsession.Manager, p gormsession.NewSession) (gormsession.Session, error) {
 	if p.Device == "" {
-		p.Device = DeviceLabel(c.GetHeader("User-Agent"))
+		p.Device = gormsession.DeviceLabel(c.GetHeader("User-Agent"))
 	}
 	cfg := configOf(c)
 	s, err := m.Create(c.Request.Context(), p)

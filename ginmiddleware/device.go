@@ -1,98 +1,11 @@
 package ginmiddleware
 
-import "strings"
-
-// maxDeviceLabel bounds the length of a label derived from an unknown
-// User-Agent.
-const maxDeviceLabel = 40
-
-// browsers and systems are matched in order: the first substring found in
-// the User-Agent names it. Order matters because user agents claim to be
-// one another ("Chrome" appears in Edge's, "Safari" in Chrome's).
-var (
-	browsers = []struct{ token, name string }{
-		{"Edg/", "Edge"},
-		{"EdgA/", "Edge"},
-		{"EdgiOS/", "Edge"},
-		{"Edge/", "Edge"},
-		{"OPR/", "Opera"},
-		{"Opera", "Opera"},
-		{"SamsungBrowser/", "Samsung Internet"},
-		{"YaBrowser/", "Yandex Browser"},
-		{"Vivaldi/", "Vivaldi"},
-		{"FxiOS/", "Firefox"},
-		{"Firefox/", "Firefox"},
-		{"CriOS/", "Chrome"},
-		{"Chromium/", "Chromium"},
-		{"Chrome/", "Chrome"},
-		{"Safari/", "Safari"},
-		{"MSIE ", "Internet Explorer"},
-		{"Trident/", "Internet Explorer"},
-	}
-	systems = []struct{ token, name string }{
-		{"iPhone", "iOS"},
-		{"iPad", "iPadOS"},
-		{"iPod", "iOS"},
-		{"Android", "Android"},
-		{"CrOS", "ChromeOS"},
-		{"Windows", "Windows"},
-		{"Macintosh", "macOS"},
-		{"Mac OS X", "macOS"},
-		{"Linux", "Linux"},
-		{"FreeBSD", "FreeBSD"},
-		{"OpenBSD", "OpenBSD"},
-	}
-)
+import "github.com/gormsession/gormsession"
 
 // DeviceLabel returns a short readable label for a User-Agent header, such
-// as "Firefox on Linux", "Safari on iOS" or "Chrome" when the system is not
-// named. For other clients it returns the product name the header starts
-// with ("curl", "okhttp"), and "Unknown device" for an empty or unreadable
-// header. Login uses it when NewSession.Device is empty.
-func DeviceLabel(userAgent string) string {
-	browser := match(userAgent, browsers)
-	system := match(userAgent, systems)
-	switch {
-	case browser != "" && system != "":
-		return browser + " on " + system
-	case browser != "":
-		return browser
-	case strings.HasPrefix(userAgent, "Mozilla/") && system != "":
-		return "Browser on " + system
-	}
-	if p := product(userAgent); p != "" {
-		return p
-	}
-	if system != "" {
-		return system
-	}
-	return "Unknown device"
-}
-
-func match(ua string, table []struct{ token, name string }) string {
-	for _, e := range table {
-		if strings.Contains(ua, e.token) {
-			return e.name
-		}
-	}
-	return ""
-}
-
-// product returns the leading product name of a User-Agent ("curl" of
-// "curl/8.5.0"), keeping only letters, digits and "-_. " and at most
-// maxDeviceLabel bytes, or "" when nothing readable is left.
-func product(ua string) string {
-	if i := strings.IndexAny(ua, "/("); i >= 0 {
-		ua = ua[:i]
-	}
-	var b strings.Builder
-	for i := 0; i < len(ua) && b.Len() < maxDeviceLabel; i++ {
-		c := ua[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9',
-			c == '-', c == '_', c == '.', c == ' ':
-			b.WriteByte(c)
-		}
-	}
-	return strings.TrimSpace(b.String())
-}
+// as "Firefox on Linux"; see gormsession.DeviceLabel. Login uses it when
+// NewSession.Device is empty.
+//
+// Deprecated: use gormsession.DeviceLabel, which net/http applications can
+// import without Gin.
+func DeviceLabel(userAgent string) string { return gormsession.DeviceLabel(userAgent) }

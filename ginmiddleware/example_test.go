@@ -42,11 +42,15 @@ func exampleManager() (*gormsession.Manager, func()) {
 		log.Fatal(err)
 	}
 	return m, func() {
-		m.Close()
+		if err := m.Close(); err != nil {
+			log.Fatal(err)
+		}
 		if sqlDB, err := db.DB(); err == nil {
 			sqlDB.Close()
 		}
-		os.RemoveAll(dir)
+		if err := os.RemoveAll(dir); err != nil {
+			log.Fatal(err)
+		}
 	}
 }
 

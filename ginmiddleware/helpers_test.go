@@ -55,7 +55,11 @@ func newEnv(t testing.TB, dbName string) *env {
 	if err != nil {
 		t.Fatalf("NewManager: %v", err)
 	}
-	t.Cleanup(func() { m.Close() })
+	t.Cleanup(func() {
+		if err := m.Close(); err != nil {
+			t.Errorf("close the Manager: %v", err)
+		}
+	})
 	e.m, e.store = m, st
 	return e
 }
@@ -68,7 +72,11 @@ func (e *env) restart(t testing.TB) *gormsession.Manager {
 	if err != nil {
 		t.Fatalf("NewManager: %v", err)
 	}
-	t.Cleanup(func() { m.Close() })
+	t.Cleanup(func() {
+		if err := m.Close(); err != nil {
+			t.Errorf("close the Manager: %v", err)
+		}
+	})
 	return m
 }
 

@@ -71,7 +71,11 @@ func (e *env) newManager(t testing.TB, opts gormsession.ManagerOptions) *gormses
 	if err != nil {
 		t.Fatalf("NewManager: %v", err)
 	}
-	t.Cleanup(func() { m.Close() })
+	t.Cleanup(func() {
+		if err := m.Close(); err != nil {
+			t.Errorf("close the Manager: %v", err)
+		}
+	})
 	return m
 }
 

@@ -96,7 +96,9 @@ func (a *app) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if saveErr != nil {
 		rep.SaveErr = saveErr.Error()
 	}
-	json.NewEncoder(w).Encode(rep)
+	if err := json.NewEncoder(w).Encode(rep); err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+	}
 }
 
 // serve starts an httptest server for h, closed when the test ends.

@@ -4,26 +4,24 @@
 //
 //	go run ./examples/basic            # then open http://localhost:8080
 //	go run ./examples/basic -db postgres://postgres@127.0.0.1:5432/test?sslmode=disable
+//
+// -addr (ADDR) is the listen address, 127.0.0.1:8080 by default; -db
+// (DATABASE_URL) a SQLite file (default gormsession-basic.db) or a
+// postgres:// URL. -h lists them.
 package main
 
 import (
 	"context"
-	"flag"
 	"html/template"
 	"log/slog"
 	"net/http"
-	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
-	"gorm.io/driver/postgres"
-	"gorm.io/driver/sqlite"
 	"gorm.io/gorm"
-	"gorm.io/gorm/logger"
 
 	"github.com/gormsession/gormsession"
+	"github.com/gormsession/gormsession/examples/internal/exampleapp"
 )
 
 var page = template.Must(template.New("page").Parse(`<!doctype html>
@@ -32,7 +30,7 @@ var page = template.Must(template.New("page").Parse(`<!doctype html>
 {{if .User}}
   <h1>Hello, {{.User}}</h1>
   <h2>Your devices</h2>
-  <ul>{{range .Devices}}<li>{{.Device}} — since {{.CreatedAt.Format "2006-01-02 15:04"}}{{if eq .ID $.Current}} (this device){{end}}</li>{{end}}</ul>
+  <ul>{{range .Devices}}<li>{{.Device}} — since {{.CreatedAt.Local.Format "2006-01-02 15:04 MST"}}{{if eq .ID $.Current}} (this device){{end}}</li>{{end}}</ul>
   <form method="post" action="/logout"><button>Sign out</button></form>
 {{else}}
   <h1>Sign in</h1>
@@ -41,52 +39,59 @@ var page = template.Must(template.New("page").Parse(`<!doctype html>
 </body></html>`))
 
 func main() {
-	addr := flag.String("addr", envOr("ADDR", ":8080"), "listen address")
-	dsn := flag.String("db", envOr("DATABASE_URL", "gormsession-basic.db"), "SQLite file or postgres:// URL")
-	flag.Parse()
-	if err := run(*addr, *dsn); err != nil {
-		slog.Error("basic example", "err", err)
-		os.Exit(1)
-	}
+	var f exampleapp.Flags
+	exampleapp.Main("basic",
+		func(args []string) error {
+			return exampleapp.NewFlagSet("basic",
+				"basic: sign-in by name and your devices, on gormsession and net/http alone.",
+				"gormsession-basic.db", &f).Parse(args)
+		},
+		func(ctx context.Context) error { return run(ctx, f) })
 }
 
-func envOr(key, def string) string {
-	if v := os.Getenv(key); v != "" {
-		return v
-	}
-	return def
-}
-
-func open(dsn string) (*gorm.DB, error) {
-	cfg := &gorm.Config{Logger: logger.Discard}
-	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
-		return gorm.Open(postgres.Open(dsn), cfg)
-	}
-	return gorm.Open(sqlite.Open(dsn+"?_journal_mode=WAL&_busy_timeout=5000"), cfg)
-}
-
-func run(addr, dsn string) error {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-
-	db, err := open(dsn)
+// run serves until ctx is done, then shuts the server down and closes the
+// Manager.
+func run(ctx context.Context, f exampleapp.Flags) error {
+	db, err := exampleapp.Open(f.DSN)
 	if err != nil {
 		return err
 	}
+	sqlDB, err := db.DB()
+	if err != nil {
+		return err
+	}
+	defer sqlDB.Close()
+	m, err := newManager(ctx, db)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := m.Close(); err != nil {
+			slog.Error("close sessions", "err", err)
+		}
+	}()
+	return exampleapp.Serve(ctx, f.Addr, handler(m), "db", exampleapp.Redact(f.DSN), "sessions", m.Len())
+}
+
+// newManager migrates the sessions table on db and loads its sessions.
+func newManager(ctx context.Context, db *gorm.DB) (*gormsession.Manager, error) {
 	store, err := gormsession.NewStore(db, gormsession.StoreOptions{})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	m, err := gormsession.NewManager(ctx, store, gormsession.ManagerOptions{})
-	if err != nil {
-		return err
-	}
-	defer m.Close()
-	// Plain HTTP on localhost: leave out the Secure attribute.
-	cookies := gormsession.CookieOptions{Insecure: true}
+	return gormsession.NewManager(ctx, store, gormsession.ManagerOptions{})
+}
 
+// cookies leaves out the Secure attribute: the example serves plain HTTP
+// on localhost.
+var cookies = gormsession.CookieOptions{Insecure: true}
+
+// handler returns the app: its pages behind the session middleware and
+// cross-origin protection.
+func handler(m *gormsession.Manager) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Add("Vary", "Cookie")
 		data := map[string]any{}
 		if s, ok := gormsession.FromContext(r.Context()); ok {
 			data["User"], data["Current"], data["Devices"] = s.UserID, s.ID, m.ListUser(s.UserID)
@@ -101,7 +106,7 @@ func run(addr, dsn string) error {
 			http.Error(w, "a name of 1 to 64 characters, please", http.StatusBadRequest)
 			return
 		}
-		s, err := m.Create(r.Context(), gormsession.NewSession{UserID: user, Device: r.UserAgent()})
+		s, err := m.Create(r.Context(), gormsession.NewSession{UserID: user, Device: gormsession.DeviceLabel(r.UserAgent())})
 		if err != nil {
 			slog.Error("sign in", "err", err)
 			http.Error(w, "sessions are unavailable, try again shortly", http.StatusServiceUnavailable)
@@ -119,21 +124,5 @@ func run(addr, dsn string) error {
 		http.SetCookie(w, cookies.ExpiredCookie())
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 	})
-
-	srv := &http.Server{
-		Addr:              addr,
-		Handler:           http.NewCrossOriginProtection().Handler(gormsession.Middleware(m, cookies)(mux)),
-		ReadHeaderTimeout: 10 * time.Second,
-	}
-	go func() {
-		<-ctx.Done()
-		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(shutdown)
-	}()
-	slog.Info("listening", "addr", addr, "db", dsn, "sessions", m.Len())
-	if err := srv.ListenAndServe(); err != http.ErrServerClosed {
-		return err
-	}
-	return nil
+	return http.NewCrossOriginProtection().Handler(gormsession.Middleware(m, cookies)(mux))
 }

@@ -56,6 +56,7 @@ func (a *app) routes() http.Handler {
 	api.GET("/me", a.apiMe)
 	api.POST("/logout", a.apiLogout)
 	api.GET("/sessions", a.apiSessions)
+	api.DELETE("/sessions/:id", a.apiRevokeSession)
 
 	r.NoRoute(func(c *gin.Context) {
 		render(c, http.StatusNotFound, "notfound.html", gin.H{"Title": "Not found"})
@@ -84,12 +85,34 @@ func requireSignIn(c *gin.Context) {
 	}
 }
 
+// signedOutNotice is shown on the sign-in page to a browser whose session
+// cookie no longer resolves.
+const signedOutNotice = "You were signed out: this device's session was ended from another device, or it expired. Sign in again to continue."
+
 func (a *app) signInPage(c *gin.Context) {
 	if _, ok := ginmiddleware.Current(c); ok {
 		c.Redirect(http.StatusSeeOther, "/")
 		return
 	}
-	render(c, http.StatusOK, "signin.html", gin.H{"Title": "Sign in", "Demo": a.users.names()})
+	data := gin.H{"Title": "Sign in", "Demo": a.users.names()}
+	if cookie, err := c.Cookie(a.cookieName()); err == nil && cookie != "" {
+		// The browser still holds a token that no longer resolves: say
+		// why it is here, and delete the dead cookie so the notice is
+		// shown once.
+		data["Notice"] = signedOutNotice
+		if err := ginmiddleware.Logout(c, a.m); err != nil {
+			slog.Warn("delete a dead session cookie", "err", err)
+		}
+	}
+	render(c, http.StatusOK, "signin.html", data)
+}
+
+// cookieName is the name of the sign-in cookie.
+func (a *app) cookieName() string {
+	if a.cookies.CookieName != "" {
+		return a.cookies.CookieName
+	}
+	return gormsession.DefaultCookieName
 }
 
 func (a *app) signIn(c *gin.Context) {
@@ -147,11 +170,12 @@ func (a *app) devices(c *gin.Context) {
 	render(c, http.StatusOK, "devices.html", gin.H{"Title": "Your devices", "Devices": rows})
 }
 
+// formatTime shows t in the server's time zone, naming the zone.
 func formatTime(t time.Time) string {
 	if t.IsZero() {
 		return "never"
 	}
-	return t.Local().Format("2 Jan 2006 15:04")
+	return t.Local().Format("2 Jan 2006 15:04 MST")
 }
 
 // revokeDevice signs out one of the user's devices, this one included.
@@ -200,7 +224,7 @@ func (a *app) visitsPage(c *gin.Context) {
 
 func (a *app) addFlash(c *gin.Context) {
 	session := ginmiddleware.Default(c)
-	session.AddFlash("This message was stored at " + time.Now().Format("15:04:05") + " and is shown once.")
+	session.AddFlash("This message was stored at " + time.Now().Format("15:04:05 MST") + " and is shown once.")
 	if err := session.Save(); err != nil {
 		unavailable(c, err)
 		return
@@ -235,7 +259,7 @@ func (a *app) apiLogin(c *gin.Context) {
 	}
 	s, err := a.m.Create(c.Request.Context(), gormsession.NewSession{
 		UserID: cred.Username,
-		Device: ginmiddleware.DeviceLabel(c.GetHeader("User-Agent")),
+		Device: gormsession.DeviceLabel(c.GetHeader("User-Agent")),
 	})
 	if err != nil {
 		slog.Error("api login", "err", err)
@@ -276,6 +300,27 @@ func (a *app) apiSessions(c *gin.Context) {
 		})
 	}
 	c.JSON(http.StatusOK, gin.H{"sessions": list})
+}
+
+// apiRevokeSession signs out one of the user's sessions, by the ID that
+// GET /api/sessions lists: 204 when it is signed out, 404 when the user
+// has no such session.
+func (a *app) apiRevokeSession(c *gin.Context) {
+	cur, _ := ginmiddleware.Current(c)
+	id := c.Param("id")
+	if !gormsession.ValidID(id) {
+		c.JSON(http.StatusNotFound, gin.H{"error": "no such session"})
+		return
+	}
+	if other, ok := a.m.Get(id); !ok || other.UserID != cur.UserID {
+		c.JSON(http.StatusNotFound, gin.H{"error": "no such session"})
+		return
+	}
+	if err := a.m.Revoke(c.Request.Context(), id); err != nil {
+		// Dead in memory already; the database write is retried.
+		slog.Warn("api sign out device", "err", err)
+	}
+	c.Status(http.StatusNoContent)
 }
 
 // users are the demo accounts, with bcrypt password hashes.

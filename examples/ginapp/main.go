@@ -9,7 +9,7 @@
 // Sign in as alice or bob, password "password". The flags, each with an
 // environment variable for deployments:
 //
-//	-addr              ADDR              listen address (default ":8080")
+//	-addr              ADDR              listen address (default "127.0.0.1:8080")
 //	-db                DATABASE_URL      a SQLite file path or a postgres:// URL
 //	                                     (default "gormsession-example.db")
 //	-table             SESSION_TABLE     sessions table (default "gormsession_sessions")
@@ -20,34 +20,34 @@
 //	                                     true when -addr is a loopback or unspecified address)
 //
 // The gorilla-style session cookie is signed with SESSION_KEY (at least 32
-// bytes); without it a random key is made at start, and those cookies do
-// not survive a restart.
+// bytes). Without it, a key is made on the first run and kept in the
+// database (table gormsession_example_keys), so the cookies survive a
+// restart and instances on one database share the key.
+//
+// The JSON API, with a token in "Authorization: Bearer":
+//
+//	POST   /api/login          {"username": ..., "password": ...} → {"token": ..., "expires_at": ...}
+//	GET    /api/me             the session of the token
+//	GET    /api/sessions       the user's sessions ("your devices")
+//	DELETE /api/sessions/{id}  sign out one of them
+//	POST   /api/logout         sign out this token
 package main
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
-	"net/url"
 	"os"
-	"os/signal"
 	"strconv"
-	"strings"
-	"syscall"
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"gorm.io/driver/postgres"
-	"gorm.io/driver/sqlite"
 	"gorm.io/gorm"
-	"gorm.io/gorm/logger"
 
 	"github.com/gormsession/gormsession"
+	"github.com/gormsession/gormsession/examples/internal/exampleapp"
 	"github.com/gormsession/gormsession/ginmiddleware"
 	"github.com/gormsession/gormsession/gorillastore"
 	"github.com/gormsession/gormsession/pgnotify"
@@ -55,13 +55,12 @@ import (
 
 // config is what the flags and environment variables say.
 type config struct {
-	addr            string
-	dsn             string
+	exampleapp.Flags
 	table           string
 	sync            time.Duration
 	notify          bool
 	insecureCookies bool
-	sessionKey      []byte
+	sessionKey      []byte // SESSION_KEY; nil: the key kept in the database
 }
 
 func init() {
@@ -73,32 +72,26 @@ func init() {
 }
 
 func main() {
-	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, nil)))
-	cfg, err := parseConfig(os.Args[1:])
-	if errors.Is(err, flag.ErrHelp) {
-		return
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "ginapp:", err)
-		os.Exit(2)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, cfg); err != nil {
-		slog.Error("ginapp stopped", "err", err)
-		os.Exit(1)
-	}
-	slog.Info("stopped")
+	var cfg config
+	exampleapp.Main("ginapp",
+		func(args []string) (err error) { cfg, err = parseConfig(args); return err },
+		func(ctx context.Context) error { return run(ctx, cfg) })
 }
 
 // parseConfig reads the flags, whose defaults come from the environment.
 func parseConfig(args []string) (config, error) {
 	var cfg config
-	fs := flag.NewFlagSet("ginapp", flag.ContinueOnError)
-	fs.StringVar(&cfg.addr, "addr", envOr("ADDR", ":8080"), "listen address (env ADDR)")
-	fs.StringVar(&cfg.dsn, "db", envOr("DATABASE_URL", "gormsession-example.db"), "SQLite file path or postgres:// URL (env DATABASE_URL)")
-	fs.StringVar(&cfg.table, "table", envOr("SESSION_TABLE", "gormsession_sessions"), "sessions table (env SESSION_TABLE)")
-	syncDefault, err := time.ParseDuration(envOr("SYNC_INTERVAL", "0s"))
+	fs := exampleapp.NewFlagSet("ginapp",
+		"ginapp: sign-in, your devices, a JSON API and a gorilla-style session, on gormsession and Gin.",
+		"gormsession-example.db", &cfg.Flags,
+		exampleapp.Env{Name: "SESSION_TABLE", Meaning: "sessions table, as -table"},
+		exampleapp.Env{Name: "SYNC_INTERVAL", Meaning: "as -sync"},
+		exampleapp.Env{Name: "NOTIFY", Meaning: "1: as -notify"},
+		exampleapp.Env{Name: "INSECURE_COOKIES", Meaning: "as -insecure-cookies"},
+		exampleapp.SessionKeyEnv,
+		exampleapp.Env{Name: "GIN_MODE", Meaning: "Gin's mode; default release"})
+	fs.StringVar(&cfg.table, "table", exampleapp.EnvOr("SESSION_TABLE", "gormsession_sessions"), "sessions table (env SESSION_TABLE)")
+	syncDefault, err := time.ParseDuration(exampleapp.EnvOr("SYNC_INTERVAL", "0s"))
 	if err != nil {
 		return cfg, fmt.Errorf("SYNC_INTERVAL: %w", err)
 	}
@@ -108,27 +101,14 @@ func parseConfig(args []string) (config, error) {
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
-	if cfg.insecureCookies, err = insecureCookies(*insecure, cfg.addr); err != nil {
+	if cfg.insecureCookies, err = insecureCookies(*insecure, cfg.Addr); err != nil {
 		return cfg, err
 	}
-	if cfg.notify && (cfg.sync <= 0 || !isPostgres(cfg.dsn)) {
+	if cfg.notify && (cfg.sync <= 0 || !exampleapp.IsPostgres(cfg.DSN)) {
 		return cfg, errors.New("-notify needs a postgres:// database and -sync")
 	}
-	cfg.sessionKey = []byte(os.Getenv("SESSION_KEY"))
-	if len(cfg.sessionKey) == 0 {
-		cfg.sessionKey = []byte(rand.Text() + rand.Text())
-		slog.Warn("SESSION_KEY is not set: using a random key, so visit counters start over after a restart")
-	} else if len(cfg.sessionKey) < 32 {
-		return cfg, errors.New("SESSION_KEY must be at least 32 bytes")
-	}
-	return cfg, nil
-}
-
-func envOr(key, def string) string {
-	if v := os.Getenv(key); v != "" {
-		return v
-	}
-	return def
+	cfg.sessionKey, err = exampleapp.EnvSessionKey()
+	return cfg, err
 }
 
 // insecureCookies decides whether cookies go without the Secure attribute.
@@ -155,27 +135,12 @@ func insecureCookies(value, addr string) (bool, error) {
 	return ip != nil && (ip.IsLoopback() || ip.IsUnspecified()), nil
 }
 
-func isPostgres(dsn string) bool {
-	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
-}
-
-// openDB opens PostgreSQL for a postgres:// URL and a SQLite file
-// otherwise, in WAL mode with a busy timeout so that readers never block
-// the writer.
-func openDB(dsn string) (*gorm.DB, error) {
-	cfg := &gorm.Config{Logger: logger.Discard}
-	if isPostgres(dsn) {
-		return gorm.Open(postgres.Open(dsn), cfg)
-	}
-	return gorm.Open(sqlite.Open(dsn+"?_journal_mode=WAL&_busy_timeout=5000&_synchronous=NORMAL"), cfg)
-}
-
 // run serves until ctx is done, then shuts the server down and closes the
 // Manager, which stops its background work.
 func run(ctx context.Context, cfg config) error {
-	db, err := openDB(cfg.dsn)
+	db, err := exampleapp.Open(cfg.DSN)
 	if err != nil {
-		return fmt.Errorf("open database: %w", err)
+		return err
 	}
 	sqlDB, err := db.DB()
 	if err != nil {
@@ -192,32 +157,8 @@ func run(ctx context.Context, cfg config) error {
 			slog.Error("close sessions", "err", err)
 		}
 	}()
-
-	ln, err := net.Listen("tcp", cfg.addr)
-	if err != nil {
-		return err
-	}
-	srv := &http.Server{Handler: a.routes(), ReadHeaderTimeout: 10 * time.Second}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	slog.Info("listening", "addr", ln.Addr().String(), "db", redact(cfg.dsn),
+	return exampleapp.Serve(ctx, cfg.Addr, a.routes(), "db", exampleapp.Redact(cfg.DSN),
 		"table", cfg.table, "sessions", a.m.Len(), "sync", cfg.sync, "notify", cfg.notify)
-
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
-	}
-	slog.Info("shutting down")
-	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdown); err != nil {
-		// Connections still busy, or opened by a browser in advance and
-		// never used: close them.
-		slog.Warn("closing the connections that are still open", "err", err)
-		return srv.Close()
-	}
-	return nil
 }
 
 // newApp makes the sessions store and Manager on db and the demo users.
@@ -226,6 +167,12 @@ func newApp(ctx context.Context, db *gorm.DB, cfg config) (*app, error) {
 	users, err := newUsers(map[string]string{"alice": "password", "bob": "password"})
 	if err != nil {
 		return nil, err
+	}
+	key := cfg.sessionKey
+	if key == nil {
+		if key, err = exampleapp.SessionKey(ctx, db, exampleapp.KeyTable, "ginapp"); err != nil {
+			return nil, err
+		}
 	}
 	store, err := gormsession.NewStore(db, gormsession.StoreOptions{TableName: cfg.table})
 	if err != nil {
@@ -242,17 +189,9 @@ func newApp(ctx context.Context, db *gorm.DB, cfg config) (*app, error) {
 	a := &app{
 		m:       m,
 		users:   users,
-		visits:  gorillastore.New(m, cfg.sessionKey),
+		visits:  gorillastore.New(m, key),
 		cookies: ginmiddleware.Options{Insecure: cfg.insecureCookies},
 	}
 	a.visits.Options.Secure = !cfg.insecureCookies
 	return a, nil
-}
-
-// redact hides the password of a database URL for the log.
-func redact(dsn string) string {
-	if u, err := url.Parse(dsn); err == nil && u.User != nil {
-		return u.Redacted()
-	}
-	return dsn
 }

@@ -13,6 +13,8 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 	"gorm.io/gorm"
+
+	"github.com/gormsession/gormsession/examples/internal/exampleapp"
 )
 
 func init() {
@@ -23,7 +25,14 @@ func init() {
 // startTestApp serves the app on a SQLite file in a temporary directory.
 func startTestApp(t *testing.T) (*httptest.Server, *gorm.DB) {
 	t.Helper()
-	db, err := openDB(filepath.Join(t.TempDir(), "sessions.db"))
+	return startTestAppOn(t, filepath.Join(t.TempDir(), "sessions.db"), []byte(strings.Repeat("k", 32)))
+}
+
+// startTestAppOn serves the app on the SQLite file at path, with the
+// cookie key key (nil: the key kept in the database).
+func startTestAppOn(t *testing.T, path string, key []byte) (*httptest.Server, *gorm.DB) {
+	t.Helper()
+	db, err := exampleapp.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,14 +40,16 @@ func startTestApp(t *testing.T) (*httptest.Server, *gorm.DB) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := newApp(context.Background(), db, config{insecureCookies: true, sessionKey: []byte(strings.Repeat("k", 32))})
+	a, err := newApp(context.Background(), db, config{insecureCookies: true, sessionKey: key})
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(a.routes())
 	t.Cleanup(func() {
 		srv.Close()
-		a.m.Close()
+		if err := a.m.Close(); err != nil {
+			t.Errorf("close the Manager: %v", err)
+		}
 		sqlDB.Close()
 	})
 	return srv, db

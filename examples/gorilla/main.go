@@ -2,27 +2,28 @@
 // standard library's net/http, for apps not on Gin: a visit counter and
 // flash messages, kept in a SQLite file so they survive a restart.
 //
-//	SESSION_KEY=$(head -c 32 /dev/urandom | base64) go run ./examples/gorilla   # then open http://localhost:8080
+//	go run ./examples/gorilla            # then open http://localhost:8080
+//
+// The cookie is signed with SESSION_KEY (at least 32 bytes). Without it, a
+// key is made on the first run and kept in the database (table
+// gormsession_example_keys), so the counter survives a restart. -addr
+// (ADDR) is the listen address, 127.0.0.1:8080 by default; -db
+// (DATABASE_URL) a SQLite file (default gormsession-gorilla.db) or a
+// postgres:// URL. -h lists them.
 package main
 
 import (
 	"context"
-	"crypto/rand"
-	"flag"
 	"fmt"
 	"html/template"
 	"log/slog"
 	"net/http"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
-	"gorm.io/driver/sqlite"
 	"gorm.io/gorm"
-	"gorm.io/gorm/logger"
 
 	"github.com/gormsession/gormsession"
+	"github.com/gormsession/gormsession/examples/internal/exampleapp"
 	"github.com/gormsession/gormsession/gorillastore"
 )
 
@@ -30,34 +31,82 @@ var page = template.Must(template.New("page").Parse(`<!doctype html>
 <html><head><meta charset="utf-8"><title>gorillastore example</title></head>
 <body style="font-family: system-ui, sans-serif; max-width: 40em; margin: 2em auto">
 {{range .Flashes}}<p style="background: #fff7d6; padding: .5em">{{.}}</p>{{end}}
-<h1>You have been here {{.Count}} time{{if ne .Count 1}}s{{end}}</h1>
+<h1>You have been here <span id="count">{{.Count}}</span> time{{if ne .Count 1}}s{{end}}</h1>
 <form method="post" action="/flash"><button>Leave me a flash message</button></form>
 </body></html>`))
 
 func main() {
-	addr := flag.String("addr", ":8080", "listen address")
-	dsn := flag.String("db", "gormsession-gorilla.db", "SQLite file")
-	flag.Parse()
+	var f exampleapp.Flags
+	var key []byte
+	exampleapp.Main("gorilla",
+		func(args []string) (err error) {
+			fs := exampleapp.NewFlagSet("gorilla",
+				"gorilla: a visit counter and flash messages in a gorilla/sessions store on gormsession.",
+				"gormsession-gorilla.db", &f, exampleapp.SessionKeyEnv)
+			if err := fs.Parse(args); err != nil {
+				return err
+			}
+			key, err = exampleapp.EnvSessionKey()
+			return err
+		},
+		func(ctx context.Context) error { return run(ctx, f, key) })
+}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	db, err := gorm.Open(sqlite.Open(*dsn+"?_journal_mode=WAL&_busy_timeout=5000"), &gorm.Config{Logger: logger.Discard})
-	check(err)
+// run serves until ctx is done, then shuts the server down and closes the
+// Manager. A nil key means the key kept in the database.
+func run(ctx context.Context, f exampleapp.Flags, key []byte) error {
+	db, err := exampleapp.Open(f.DSN)
+	if err != nil {
+		return err
+	}
+	sqlDB, err := db.DB()
+	if err != nil {
+		return err
+	}
+	defer sqlDB.Close()
+	m, store, err := newStore(ctx, db, key)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := m.Close(); err != nil {
+			slog.Error("close sessions", "err", err)
+		}
+	}()
+	return exampleapp.Serve(ctx, f.Addr, handler(store), "db", exampleapp.Redact(f.DSN))
+}
+
+// newStore makes the Manager and the gorilla store on db, signing cookies
+// with key, or with the key kept in the database when key is nil. The
+// caller closes the Manager.
+func newStore(ctx context.Context, db *gorm.DB, key []byte) (*gormsession.Manager, *gorillastore.Store, error) {
+	if key == nil {
+		var err error
+		if key, err = exampleapp.SessionKey(ctx, db, exampleapp.KeyTable, "gorilla"); err != nil {
+			return nil, nil, err
+		}
+	}
 	backend, err := gormsession.NewStore(db, gormsession.StoreOptions{})
-	check(err)
+	if err != nil {
+		return nil, nil, err
+	}
 	m, err := gormsession.NewManager(ctx, backend, gormsession.ManagerOptions{})
-	check(err)
-	defer m.Close()
-
-	key := []byte(os.Getenv("SESSION_KEY")) // signs the cookie; keep it secret and stable
-	if len(key) < 32 {
-		key = []byte(rand.Text() + rand.Text())
-		slog.Warn("SESSION_KEY unset or shorter than 32 bytes: using a random key, cookies will not outlive this run")
+	if err != nil {
+		return nil, nil, err
 	}
 	store := gorillastore.New(m, key)
+	return m, store, nil
+}
 
-	http.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		session, _ := store.Get(r, "visits") // a bad cookie just gives a new session
+// handler returns the app's pages behind cross-origin protection.
+func handler(store *gorillastore.Store) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		session, err := store.Get(r, "visits")
+		if err != nil {
+			// A cookie that does not decode gives a new session.
+			slog.Warn("session cookie ignored", "err", err)
+		}
 		count, _ := session.Values["count"].(int)
 		session.Values["count"] = count + 1
 		flashes := session.Flashes()
@@ -66,34 +115,22 @@ func main() {
 			http.Error(w, "sessions are unavailable, try again shortly", http.StatusServiceUnavailable)
 			return
 		}
-		page.Execute(w, map[string]any{"Count": count + 1, "Flashes": flashes})
+		if err := page.Execute(w, map[string]any{"Count": count + 1, "Flashes": flashes}); err != nil {
+			slog.Error("render", "err", err)
+		}
 	})
-	http.HandleFunc("POST /flash", func(w http.ResponseWriter, r *http.Request) {
-		session, _ := store.Get(r, "visits")
-		session.AddFlash(fmt.Sprintf("Flash message saved at %s, shown once.", time.Now().Format("15:04:05")))
+	mux.HandleFunc("POST /flash", func(w http.ResponseWriter, r *http.Request) {
+		session, err := store.Get(r, "visits")
+		if err != nil {
+			slog.Warn("session cookie ignored", "err", err)
+		}
+		session.AddFlash(fmt.Sprintf("Flash message saved at %s, shown once.", time.Now().Format("15:04:05 MST")))
 		if err := session.Save(r, w); err != nil {
+			slog.Error("save session", "err", err)
 			http.Error(w, "sessions are unavailable, try again shortly", http.StatusServiceUnavailable)
 			return
 		}
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 	})
-
-	srv := &http.Server{Addr: *addr, Handler: http.NewCrossOriginProtection().Handler(http.DefaultServeMux)}
-	go func() {
-		<-ctx.Done()
-		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(shutdown)
-	}()
-	slog.Info("listening", "addr", *addr)
-	if err := srv.ListenAndServe(); err != http.ErrServerClosed {
-		slog.Error("serve", "err", err)
-	}
-}
-
-func check(err error) {
-	if err != nil {
-		slog.Error("start", "err", err)
-		os.Exit(1)
-	}
+	return http.NewCrossOriginProtection().Handler(mux)
 }

@@ -13,6 +13,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"hash/fnv"
 	"os"
 	"path/filepath"
 	"slices"
@@ -95,13 +96,66 @@ func SQLite(t testing.TB) DB {
 
 // Postgres returns the PostgreSQL test database, after checking that it is
 // reachable (skipping or failing the test when it is not). The test's table
-// is dropped when the test ends.
+// is dropped when the test ends, with DropTable.
 func Postgres(t testing.TB) DB {
 	t.Helper()
 	d := DB{Name: "postgres", DSN: PostgresDSN(), Table: UniqueName("gs_test_")}
 	admin := d.Open(t)
-	t.Cleanup(func() { admin.Exec(`DROP TABLE IF EXISTS "` + d.Table + `"`) })
+	DropOnCleanup(t, admin, d.Table)
 	return d
+}
+
+// MigrationLockKey is the PostgreSQL advisory lock that the Store's
+// Migrate holds while it creates tables, triggers and the notify function
+// (a test in the root package checks that the two agree).
+var MigrationLockKey = func() int64 {
+	h := fnv.New64a()
+	h.Write([]byte("gormsession migrate"))
+	return int64(h.Sum64() >> 1)
+}()
+
+// NotifyFunction is the PostgreSQL trigger function that the Store's
+// migration installs in the current schema.
+const NotifyFunction = "gormsession_notify"
+
+// DropTable drops table from db. On PostgreSQL it also drops the
+// gormsession_notify() function of the current schema when no trigger uses
+// it any more, so that the tests leave nothing behind. Tests run in
+// parallel, and other tables may still use the function or be about to:
+// the check and the drops run in one transaction holding the Store's
+// migration lock, so no migration can create a trigger on the function
+// between the check and the drop.
+func DropTable(db *gorm.DB, table string) error {
+	if db.Dialector.Name() != "postgres" {
+		return db.Migrator().DropTable(table)
+	}
+	return db.Transaction(func(tx *gorm.DB) error {
+		if err := tx.Exec("SELECT pg_advisory_xact_lock(?)", MigrationLockKey).Error; err != nil {
+			return err
+		}
+		if err := tx.Exec(`DROP TABLE IF EXISTS "` + strings.ReplaceAll(table, `"`, `""`) + `"`).Error; err != nil {
+			return err
+		}
+		var users int64
+		err := tx.Raw(`SELECT count(*) FROM pg_trigger t
+			JOIN pg_proc p ON p.oid = t.tgfoid
+			JOIN pg_namespace ns ON ns.oid = p.pronamespace
+			WHERE p.proname = ? AND ns.nspname = current_schema()`, NotifyFunction).Scan(&users).Error
+		if err != nil || users > 0 {
+			return err
+		}
+		return tx.Exec("DROP FUNCTION IF EXISTS " + NotifyFunction + "()").Error
+	})
+}
+
+// DropOnCleanup drops table from db with DropTable when the test ends,
+// reporting a failure to do so.
+func DropOnCleanup(t testing.TB, db *gorm.DB, table string) {
+	t.Cleanup(func() {
+		if err := DropTable(db, table); err != nil {
+			t.Errorf("drop test table %s: %v", table, err)
+		}
+	})
 }
 
 // Open opens a new *gorm.DB (a new connection pool, as a restarted process
