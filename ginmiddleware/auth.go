@@ -1,6 +1,7 @@
 package ginmiddleware
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 
@@ -47,41 +48,61 @@ type authState struct {
 func Authenticate(m *gormsession.Manager, opts Options) gin.HandlerFunc {
 	cfg := newConfig(opts)
 	return func(c *gin.Context) {
-		r := c.Request
-		auth := r.Header.Get("Authorization")
-		if tok := gormsession.BearerToken(auth); tok != "" {
-			if s, ok := m.ResolveContext(r.Context(), tok); ok {
-				s.Token = tok
-				c.Set(authKey, authState{s: s, cfg: cfg})
-				return // bearer-authenticated: no cross-origin check
-			}
-		}
-		if ck, err := r.Cookie(cfg.name); err == nil && ck.Value != "" {
-			if s, ok := m.ResolveContext(r.Context(), ck.Value); ok {
-				s.Token = ck.Value
-				c.Set(authKey, authState{s: s, cfg: cfg, fromCookie: true})
+		// The response depends on the session: tell caches so.
+		h := c.Writer.Header()
+		h.Add("Vary", "Cookie")
+		h.Add("Vary", "Authorization")
+		if st, ok := cfg.resolve(c.Request, m); ok {
+			c.Set(authKey, st)
+			if st.fromCookie {
 				cfg.checkOrigin(c)
-				return
 			}
+			return
 		}
 		c.Set(authKey, cfg) // a pointer: no allocation
 		// Anonymous requests are checked too (a forged login form), except
 		// those with an Authorization header: a browser does not add one
 		// on its own, so they carry no credential a forgery could ride on.
-		if auth == "" {
+		if c.Request.Header.Get("Authorization") == "" {
 			cfg.checkOrigin(c)
 		}
 	}
 }
 
-// checkOrigin answers 403 to an unsafe cross-origin request.
-func (cfg *config) checkOrigin(c *gin.Context) {
+// resolve finds the signed-in session of r: its bearer token's, else its
+// cookie's.
+func (cfg *config) resolve(r *http.Request, m *gormsession.Manager) (authState, bool) {
+	if tok := gormsession.BearerToken(r.Header.Get("Authorization")); tok != "" {
+		if s, ok := m.ResolveContext(r.Context(), tok); ok {
+			s.Token = tok
+			return authState{s: s, cfg: cfg}, true
+		}
+	}
+	if ck, err := r.Cookie(cfg.name); err == nil && ck.Value != "" {
+		if s, ok := m.ResolveContext(r.Context(), ck.Value); ok {
+			s.Token = ck.Value
+			return authState{s: s, cfg: cfg, fromCookie: true}, true
+		}
+	}
+	return authState{}, false
+}
+
+// ErrCrossOrigin is returned, wrapped, by Login and Logout for an unsafe
+// cross-origin request, which they answer 403 without signing anyone in
+// or out.
+var ErrCrossOrigin = errors.New("ginmiddleware: cross-origin request rejected")
+
+// checkOrigin answers 403 to an unsafe cross-origin request and reports
+// whether it did.
+func (cfg *config) checkOrigin(c *gin.Context) bool {
 	if cfg.cop == nil {
-		return
+		return false
 	}
 	if err := cfg.cop.Check(c.Request); err != nil {
 		c.AbortWithStatusJSON(http.StatusForbidden, gin.H{"error": "cross-origin request rejected"})
+		return true
 	}
+	return false
 }
 
 // RequireSession returns middleware that answers 401 Unauthorized, with a
@@ -141,10 +162,13 @@ func configOf(c *gin.Context) *config {
 // The returned session has its Token set; an API client that does not use
 // cookies takes it from there.
 func Login(c *gin.Context, m *gormsession.Manager, p gormsession.NewSession) (gormsession.Session, error) {
+	cfg := configOf(c)
+	if cfg.checkOrigin(c) {
+		return gormsession.Session{}, fmt.Errorf("ginmiddleware: login: %w", ErrCrossOrigin)
+	}
 	if p.Device == "" {
 		p.Device = gormsession.DeviceLabel(c.GetHeader("User-Agent"))
 	}
-	cfg := configOf(c)
 	s, err := m.Create(c.Request.Context(), p)
 	if err != nil {
 		return gormsession.Session{}, fmt.Errorf("ginmiddleware: login: %w", err)
@@ -166,10 +190,18 @@ func Login(c *gin.Context, m *gormsession.Manager, p gormsession.NewSession) (go
 // (the session is already dead in memory when the database write fails).
 func Logout(c *gin.Context, m *gormsession.Manager) error {
 	cfg := configOf(c)
-	s, ok := Current(c)
+	st, ok := current(c)
 	if !ok {
-		s, ok = m.ResolveRequest(c.Request, cfg.name)
+		st, ok = cfg.resolve(c.Request, m)
 	}
+	if !ok || st.fromCookie {
+		// A bearer token is no browser's doing; anything else may be a
+		// forged cross-site request.
+		if cfg.checkOrigin(c) {
+			return fmt.Errorf("ginmiddleware: logout: %w", ErrCrossOrigin)
+		}
+	}
+	s := st.s
 	http.SetCookie(c.Writer, cfg.expiredCookie())
 	c.Set(authKey, cfg)
 	if !ok {

@@ -1,8 +1,12 @@
 package ginmiddleware_test
 
 import (
+	"errors"
 	"net/http"
+	"net/http/httptest"
 	"testing"
+
+	"github.com/gin-gonic/gin"
 
 	"github.com/gormsession/gormsession"
 	"github.com/gormsession/gormsession/ginmiddleware"
@@ -124,5 +128,84 @@ func TestCrossSiteRequestForgeryIsRejected(t *testing.T) {
 	}
 	if got := e.m.ListUser("mallory"); len(got) != 0 {
 		t.Errorf("a forged cross-site login created %d sessions", len(got))
+	}
+}
+
+// TestLoginAndLogoutCheckTheOriginWithoutAuthenticate: on routes without
+// Authenticate, a cross-site POST can neither sign someone in (a forged
+// login) nor sign the cookie's user out; same-origin requests can.
+func TestLoginAndLogoutCheckTheOriginWithoutAuthenticate(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	alice := e.create(t, gormsession.NewSession{UserID: "alice"})
+	r := gin.New()
+	r.POST("/login", func(c *gin.Context) {
+		if _, err := ginmiddleware.Login(c, e.m, gormsession.NewSession{UserID: "mallory"}); err != nil {
+			if !errors.Is(err, ginmiddleware.ErrCrossOrigin) {
+				t.Errorf("Login error %v does not wrap ErrCrossOrigin", err)
+			}
+			return
+		}
+		c.Status(http.StatusOK)
+	})
+	r.POST("/logout", func(c *gin.Context) {
+		if err := ginmiddleware.Logout(c, e.m); err != nil {
+			return
+		}
+		c.Status(http.StatusOK)
+	})
+	srv := httptest.NewServer(r)
+	t.Cleanup(srv.Close)
+	post := func(path, site string, withCookie bool) int {
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+path, nil)
+		req.Header.Set("Sec-Fetch-Site", site)
+		if withCookie {
+			req.AddCookie(&http.Cookie{Name: gormsession.DefaultCookieName, Value: alice.Token})
+		}
+		resp := do(t, srv.Client(), req)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := post("/login", "cross-site", false); code != http.StatusForbidden {
+		t.Fatalf("cross-site POST /login: %d, want 403", code)
+	}
+	if n := len(e.m.ListUser("mallory")); n != 0 {
+		t.Fatalf("a cross-site login created %d sessions", n)
+	}
+	if code := post("/logout", "cross-site", true); code != http.StatusForbidden {
+		t.Fatalf("cross-site POST /logout: %d, want 403", code)
+	}
+	if _, ok := e.m.Resolve(alice.Token); !ok {
+		t.Fatal("a cross-site logout signed alice out")
+	}
+	if code := post("/login", "same-origin", false); code != http.StatusOK {
+		t.Fatalf("same-origin POST /login: %d, want 200", code)
+	}
+	if code := post("/logout", "same-origin", true); code != http.StatusOK {
+		t.Fatalf("same-origin POST /logout: %d, want 200", code)
+	}
+	if _, ok := e.m.Resolve(alice.Token); ok {
+		t.Fatal("a same-origin logout left alice signed in")
+	}
+}
+
+// TestAnonymousTokenNeverAuthenticates: the token of a gorillastore
+// session (a visitor's, without a user) replayed as a bearer token or as
+// the auth cookie is turned away by RequireSession.
+func TestAnonymousTokenNeverAuthenticates(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	visitor := e.create(t, gormsession.NewSession{Data: []byte("visits")})
+	srv := newAuthServer(t, e.m, ginmiddleware.Options{})
+	for _, via := range []string{"bearer", "cookie"} {
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/private", nil)
+		if via == "bearer" {
+			req.Header.Set("Authorization", "Bearer "+visitor.Token)
+		} else {
+			req.AddCookie(&http.Cookie{Name: gormsession.DefaultCookieName, Value: visitor.Token})
+		}
+		resp := do(t, srv.Client(), req)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("anonymous token as %s: status %d, want 401", via, resp.StatusCode)
+		}
 	}
 }
