@@ -107,7 +107,7 @@ func TestAnonymousSessionsStayBounded(t *testing.T) {
 		if _, ok := m.ResolveAnonymous(ctx, visitors[2].Token); ok {
 			t.Fatal("a revoked anonymous session resolves")
 		}
-		m.Close()
+		_ = m.Close()
 
 		restarted := newManager(t, newStore(t, tdb, nil), opts)
 		if n := restarted.Len(); n != 1 {

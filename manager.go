@@ -210,7 +210,7 @@ func NewManager(ctx context.Context, b Backend, opts ManagerOptions) (*Manager, 
 	m.pending = pending
 	loadStart := m.now()
 	if err := m.load(ctx); err != nil {
-		pending.close()
+		_ = pending.close()
 		return nil, err
 	}
 	m.replayRevocations(ctx)

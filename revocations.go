@@ -65,11 +65,11 @@ func openJournal(path string) (*pendingRevocations, error) {
 		}
 	}
 	if err := sc.Err(); err != nil {
-		f.Close()
+		_ = f.Close()
 		return nil, fmt.Errorf("gormsession: read journal: %w", err)
 	}
 	if _, err := f.Seek(0, io.SeekEnd); err != nil {
-		f.Close()
+		_ = f.Close()
 		return nil, fmt.Errorf("gormsession: open journal: %w", err)
 	}
 	p.journal = f

@@ -72,7 +72,7 @@ func eachMigrationDB(t *testing.T, f func(t *testing.T, e migrationEnv)) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			t.Cleanup(func() { m.Close() })
+			t.Cleanup(func() { _ = m.Close() })
 			f(t, migrationEnv{
 				db:    db,
 				wader: gormstore.NewOptions(db, gormstore.Options{TableName: table}, hashKey),
@@ -268,7 +268,7 @@ func TestSkipMigrateWithoutTableFailsAtStart(t *testing.T) {
 			}
 			m, err := gormsession.NewManager(context.Background(), backend, gormsession.ManagerOptions{})
 			if err == nil {
-				m.Close()
+				_ = m.Close()
 				t.Fatal("NewManager on a missing table: no error")
 			}
 		})
