@@ -13,8 +13,8 @@ package e2e
 // Several instances on one database (multi-instance tests) pass the first
 // one's database to the others:
 //
-//	a := StartApp(t, AppOptions{DatabaseURL: dsn, Args: []string{"-sync", "1s"}})
-//	b := StartApp(t, AppOptions{DatabaseURL: a.DB, Args: []string{"-sync", "1s"}})
+//	a := StartApp(t, AppOptions{DatabaseURL: dsn})
+//	b := StartApp(t, AppOptions{DatabaseURL: a.DB})
 //
 // The binary is built once per test run (go build of the root module's
 // ./examples/ginapp) into a temporary directory that TestMain

@@ -13,9 +13,11 @@
 //	-db                DATABASE_URL      a SQLite file path or a postgres:// URL
 //	                                     (default "gormsession-example.db")
 //	-table             SESSION_TABLE     sessions table (default "gormsession_sessions")
-//	-sync              SYNC_INTERVAL     run as one of several instances on one database,
-//	                                     reading their changes this often (default 0: one instance)
-//	-notify            NOTIFY=1          with PostgreSQL and -sync, hear of their changes at once
+//	-sync              SYNC_INTERVAL     how often to read the changes other instances on the
+//	                                     same database made (default 1s; negative: this
+//	                                     instance is alone)
+//	-notify            NOTIFY            on PostgreSQL, hear of their changes at once with
+//	                                     LISTEN/NOTIFY (default true; NOTIFY=0 turns it off)
 //	-insecure-cookies  INSECURE_COOKIES  leave Secure off the cookies, for plain HTTP (default:
 //	                                     true when -addr is a loopback or unspecified address)
 //
@@ -35,7 +37,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -86,7 +87,7 @@ func parseConfig(args []string) (config, error) {
 		"gormsession-example.db", &cfg.Flags,
 		exampleapp.Env{Name: "SESSION_TABLE", Meaning: "sessions table, as -table"},
 		exampleapp.Env{Name: "SYNC_INTERVAL", Meaning: "as -sync"},
-		exampleapp.Env{Name: "NOTIFY", Meaning: "1: as -notify"},
+		exampleapp.Env{Name: "NOTIFY", Meaning: "0: as -notify=false"},
 		exampleapp.Env{Name: "INSECURE_COOKIES", Meaning: "as -insecure-cookies"},
 		exampleapp.SessionKeyEnv,
 		exampleapp.Env{Name: "GIN_MODE", Meaning: "Gin's mode; default release"})
@@ -95,8 +96,8 @@ func parseConfig(args []string) (config, error) {
 	if err != nil {
 		return cfg, fmt.Errorf("SYNC_INTERVAL: %w", err)
 	}
-	fs.DurationVar(&cfg.sync, "sync", syncDefault, "poll interval for changes made by other instances; 0 is a single instance (env SYNC_INTERVAL)")
-	fs.BoolVar(&cfg.notify, "notify", os.Getenv("NOTIFY") == "1", "hear of other instances' changes at once with PostgreSQL LISTEN/NOTIFY; needs -sync (env NOTIFY=1)")
+	fs.DurationVar(&cfg.sync, "sync", syncDefault, "how often to read other instances' changes; 0 is the library's default (1s), negative means this instance is alone (env SYNC_INTERVAL)")
+	fs.BoolVar(&cfg.notify, "notify", os.Getenv("NOTIFY") != "0", "on PostgreSQL, hear of other instances' changes at once with LISTEN/NOTIFY (env NOTIFY=0 turns it off)")
 	insecure := fs.String("insecure-cookies", os.Getenv("INSECURE_COOKIES"), "true: leave Secure off cookies, for plain HTTP; default true on a loopback or unspecified address (env INSECURE_COOKIES)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
@@ -104,9 +105,9 @@ func parseConfig(args []string) (config, error) {
 	if cfg.insecureCookies, err = insecureCookies(*insecure, cfg.Addr); err != nil {
 		return cfg, err
 	}
-	if cfg.notify && (cfg.sync <= 0 || !exampleapp.IsPostgres(cfg.DSN)) {
-		return cfg, errors.New("-notify needs a postgres:// database and -sync")
-	}
+	// NOTIFY exists on PostgreSQL only, and is of use only to an instance
+	// that reads other instances' changes.
+	cfg.notify = cfg.notify && cfg.sync >= 0 && exampleapp.IsPostgres(cfg.DSN)
 	cfg.sessionKey, err = exampleapp.EnvSessionKey()
 	return cfg, err
 }

@@ -11,9 +11,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gorilla/securecookie"
 	"golang.org/x/crypto/bcrypt"
 	"gorm.io/gorm"
 
+	"github.com/gormsession/gormsession"
 	"github.com/gormsession/gormsession/examples/internal/exampleapp"
 )
 
@@ -160,6 +162,44 @@ func TestInsecureCookiesDefault(t *testing.T) {
 		got, err := insecureCookies(tt.value, tt.addr)
 		if err != nil || got != tt.want {
 			t.Errorf("insecureCookies(%q, %q) = %v, %v; want %v", tt.value, tt.addr, got, err, tt.want)
+		}
+	}
+}
+
+// TestVisitorTokenDoesNotSignIn replays the token inside the visits
+// cookie (signed, not encrypted, so readable) as a bearer token and as the
+// sign-in cookie: neither authenticates.
+func TestVisitorTokenDoesNotSignIn(t *testing.T) {
+	key := []byte(strings.Repeat("k", 32))
+	srv, _ := startTestAppOn(t, filepath.Join(t.TempDir(), "sessions.db"), key)
+	c, fetch := newClient(t), fetcher(t)
+	if code, _ := fetch(c.Get(srv.URL + "/visits")); code != http.StatusOK {
+		t.Fatalf("GET /visits: %d", code)
+	}
+	u, _ := url.Parse(srv.URL)
+	var token []byte
+	for _, ck := range c.Jar.Cookies(u) {
+		if ck.Name == "visits" {
+			sc := securecookie.New(key, nil).SetSerializer(securecookie.NopEncoder{})
+			if err := sc.Decode("visits", ck.Value, &token); err != nil {
+				t.Fatalf("decode the visits cookie: %v", err)
+			}
+		}
+	}
+	if !gormsession.ValidToken(string(token)) {
+		t.Fatalf("the visits cookie carries %q, not a token", token)
+	}
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/api/me", nil)
+	req.Header.Set("Authorization", "Bearer "+string(token))
+	if code, body := fetch(http.DefaultClient.Do(req)); code != http.StatusUnauthorized {
+		t.Fatalf("visitor token as bearer: %d %s, want 401", code, body)
+	}
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, path := range []string{"/", "/api/me"} {
+		req, _ = http.NewRequest(http.MethodGet, srv.URL+path, nil)
+		req.AddCookie(&http.Cookie{Name: gormsession.DefaultCookieName, Value: string(token)})
+		if code, body := fetch(noRedirect.Do(req)); code == http.StatusOK {
+			t.Fatalf("visitor token as the sign-in cookie: GET %s answered 200: %s", path, body)
 		}
 	}
 }
