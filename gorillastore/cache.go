@@ -23,9 +23,14 @@ type valuesCache struct {
 	shards [cacheShards]cacheShard
 }
 
+// The cache holds at most cacheShards*cacheShardCap entries (10,240): as
+// many sessions as the Manager keeps anonymous ones in memory by default
+// (ManagerOptions.MaxAnonymous). An entry outlives its use once the Manager
+// has evicted the session (its Data is read anew), so a larger cache would
+// only let a flood of visitors grow memory.
 const (
 	cacheShards   = 16 // one per hex digit
-	cacheShardCap = 4096
+	cacheShardCap = 640
 )
 
 type cacheShard struct {
