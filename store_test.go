@@ -298,3 +298,51 @@ func TestMigrateInItsOwnSchema(t *testing.T) {
 		}
 	}
 }
+
+// TestHostileTableNamesAreRejected: a table name is an identifier, never
+// SQL. Names that would smuggle statements in, or are not identifiers,
+// are refused by NewStore before any statement runs; a schema-qualified
+// name works on PostgreSQL.
+func TestHostileTableNamesAreRejected(t *testing.T) {
+	eachDB(t, func(t *testing.T, tdb testDB) {
+		db, c := testdb.Counted(tdb.Open(t))
+		for _, name := range []string{
+			`x (id text primary key); DROP TABLE y; --`,
+			`sessions; DROP TABLE users`,
+			`a b`,
+			`"quoted"`,
+			"back`tick",
+			`1starts_with_digit`,
+			`semi;colon`,
+			`dash-ed`,
+			`a.b.c`,
+			strings.Repeat("x", 64),
+		} {
+			c.Reset()
+			if _, err := gormsession.NewStore(db, gormsession.StoreOptions{TableName: name}); err == nil {
+				t.Fatalf("NewStore accepted the table name %q", name)
+			} else if !strings.Contains(err.Error(), "not an identifier") {
+				t.Fatalf("NewStore(%q): %v, want an error saying it is not an identifier", name, err)
+			}
+			if n := c.N(); n != 0 {
+				t.Fatalf("NewStore(%q) ran %d statements before refusing it", name, n)
+			}
+		}
+		if tdb.Name != "postgres" {
+			if _, err := gormsession.NewStore(db, gormsession.StoreOptions{TableName: "main." + tdb.Table}); err == nil {
+				t.Fatal("a schema-qualified name was accepted outside PostgreSQL")
+			}
+			return
+		}
+		qualified := "public." + tdb.Table
+		st, err := gormsession.NewStore(db, gormsession.StoreOptions{TableName: qualified})
+		if err != nil {
+			t.Fatalf("NewStore(%q): %v", qualified, err)
+		}
+		m := newManager(t, st, gormsession.ManagerOptions{})
+		s := create(t, m, gormsession.NewSession{UserID: "alice"})
+		if _, found, err := newStore(t, tdb, nil).Get(context.Background(), s.ID); !found || err != nil {
+			t.Fatalf("a session stored through %q is not in %s (found %v, err %v)", qualified, tdb.Table, found, err)
+		}
+	})
+}

@@ -110,3 +110,14 @@ func TestMariaDBSessionsSurviveRestart(t *testing.T) {
 		t.Fatal("a revoked session came back after a restart on MariaDB")
 	}
 }
+
+// TestMariaDBHostileTableNamesAreRejected: on MariaDB too a table name is
+// an identifier, never SQL.
+func TestMariaDBHostileTableNamesAreRejected(t *testing.T) {
+	db := openMariaDB(t)
+	for _, name := range []string{"x` (id int); DROP TABLE y; -- ", "a b", "test.sessions", "semi;colon", "1abc"} {
+		if _, err := gormsession.NewStore(db, gormsession.StoreOptions{TableName: name}); err == nil {
+			t.Fatalf("NewStore on MariaDB accepted the table name %q", name)
+		}
+	}
+}
