@@ -155,8 +155,10 @@ func (m *Manager) ResolveAnonymous(ctx context.Context, token string) (Session, 
 // Backend and keeps it.
 func (m *Manager) readAnonymous(ctx context.Context, id string) *entry {
 	if m.misses.recent(id, m.now().UnixNano()) {
+		m.metrics.refused.Add(1)
 		return nil
 	}
+	m.metrics.lookups.Add(1)
 	ctx, cancel := context.WithTimeout(ctx, readThroughTimeout)
 	s, found, err := m.backend.Get(ctx, id)
 	cancel()

@@ -158,7 +158,8 @@ type Manager struct {
 
 	pending *pendingRevocations
 
-	sync *syncState // nil for a single instance
+	sync    *syncState // nil for a single instance
+	metrics metrics
 
 	closed atomic.Bool
 	cancel context.CancelFunc
@@ -218,6 +219,7 @@ func NewManager(ctx context.Context, b Backend, opts ManagerOptions) (*Manager, 
 	m.cancel = cancel
 	m.wg.Go(func() { m.loop(bg) })
 	if m.sync != nil {
+		m.metrics.lastSync.Store(loadStart.UnixNano())
 		m.sync.since = loadStart.Add(-m.opts.SyncOverlap)
 		m.wg.Go(func() { m.syncLoop(bg) })
 		if m.opts.Notifier != nil {

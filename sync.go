@@ -51,9 +51,14 @@ func newSyncState(feed ChangeFeed, opts *ManagerOptions) *syncState {
 func (m *Manager) readThrough(ctx context.Context, id string) *entry {
 	st := m.sync
 	now := m.now().UnixNano()
-	if m.anon.peek(id) != nil || m.misses.recent(id, now) || !st.limiter.Allow() {
+	if m.anon.peek(id) != nil {
+		return nil // anonymous: never authenticates
+	}
+	if m.misses.recent(id, now) || !st.limiter.Allow() {
+		m.metrics.refused.Add(1)
 		return nil
 	}
+	m.metrics.lookups.Add(1)
 	ctx, cancel := context.WithTimeout(ctx, readThroughTimeout)
 	s, found, err := m.backend.Get(ctx, id)
 	cancel()
@@ -118,6 +123,7 @@ func (m *Manager) poll(ctx context.Context) error {
 	} else {
 		err = st.feed.Changes(ctx, st.since, m.applyChange)
 	}
+	m.metrics.syncDone(err, start)
 	if err != nil {
 		return err
 	}
