@@ -24,6 +24,7 @@ type app struct {
 	users   *users
 	visits  *gorillastore.Store   // the gorilla-style sessions of the visits page
 	cookies ginmiddleware.Options // the sign-in cookie
+	metrics http.Handler          // Prometheus metrics of the sessions and the process
 }
 
 // routes returns the app's handler.
@@ -31,6 +32,7 @@ func (a *app) routes() http.Handler {
 	r := gin.New()
 	r.Use(logRequests, gin.Recovery())
 	r.GET("/healthz", func(c *gin.Context) { c.String(http.StatusOK, "ok\n") })
+	r.GET("/metrics", gin.WrapH(a.metrics))
 
 	// Every route below knows who is signed in, from the session cookie or
 	// an "Authorization: Bearer" header, without a database query.

@@ -52,6 +52,9 @@ import (
 	"github.com/gormsession/gormsession/ginmiddleware"
 	"github.com/gormsession/gormsession/gorillastore"
 	"github.com/gormsession/gormsession/pgnotify"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // config is what the flags and environment variables say.
@@ -193,6 +196,9 @@ func newApp(ctx context.Context, db *gorm.DB, cfg config) (*app, error) {
 		visits:  gorillastore.New(m, key),
 		cookies: ginmiddleware.Options{Insecure: cfg.insecureCookies},
 	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(newSessionCollector(m), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a.metrics = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	a.visits.Options.Secure = !cfg.insecureCookies
 	return a, nil
 }

@@ -203,3 +203,32 @@ func TestVisitorTokenDoesNotSignIn(t *testing.T) {
 		}
 	}
 }
+
+// TestMetricsExposeTheSessions signs in and reads /metrics.
+func TestMetricsExposeTheSessions(t *testing.T) {
+	srv, _ := startTestApp(t)
+	c, fetch := newClient(t), fetcher(t)
+	if code, _ := fetch(signIn(c, srv.URL, "alice", "password")); code != http.StatusOK {
+		t.Fatalf("sign-in: %d", code)
+	}
+	if code, _ := fetch(http.Get(srv.URL + "/visits")); code != http.StatusOK {
+		t.Fatalf("GET /visits: %d", code)
+	}
+	code, body := fetch(http.Get(srv.URL + "/metrics"))
+	if code != http.StatusOK {
+		t.Fatalf("GET /metrics: %d", code)
+	}
+	for _, want := range []string{
+		`gormsession_sessions{kind="signed_in"} 1`,
+		`gormsession_sessions{kind="anonymous"} 1`,
+		"gormsession_pending_revocations 0",
+		"gormsession_sync_ok 1",
+		"gormsession_anonymous_evictions_total 0",
+		"gormsession_lookups_total",
+		"go_goroutines",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+}
