@@ -21,10 +21,10 @@ func TestAnonymousSessionsNeverAuthenticate(t *testing.T) {
 		a, b := twoInstances(t, tdb, gormsession.ManagerOptions{})
 		anon := create(t, a, gormsession.NewSession{Data: []byte("visits=3")})
 		for name, m := range map[string]*gormsession.Manager{"creator": a, "other instance": b} {
-			if _, ok := m.Resolve(anon.Token); ok {
+			if _, ok := m.Resolve(context.Background(), anon.Token); ok {
 				t.Fatalf("%s: Resolve accepted an anonymous token", name)
 			}
-			if _, ok := m.ResolveContext(ctx, anon.Token); ok {
+			if _, ok := m.Resolve(ctx, anon.Token); ok {
 				t.Fatalf("%s: ResolveContext accepted an anonymous token", name)
 			}
 			if _, err := m.Rotate(ctx, anon.Token); err == nil {
@@ -44,7 +44,7 @@ func TestAnonymousSessionsNeverAuthenticate(t *testing.T) {
 				} else {
 					r.AddCookie(&http.Cookie{Name: gormsession.DefaultCookieName, Value: anon.Token})
 				}
-				if _, ok := m.ResolveRequest(r, gormsession.DefaultCookieName); ok {
+				if _, src := m.ResolveRequest(r, gormsession.DefaultCookieName); src != gormsession.SourceNone {
 					t.Fatalf("%s: ResolveRequest accepted an anonymous token as %s", name, via)
 				}
 				w := httptest.NewRecorder()

@@ -38,7 +38,7 @@ func BenchmarkResolve(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
-		if _, ok := m.Resolve(tokens[i%len(tokens)]); !ok {
+		if _, ok := m.Resolve(context.Background(), tokens[i%len(tokens)]); !ok {
 			b.Fatal("miss")
 		}
 	}
@@ -51,7 +51,7 @@ func BenchmarkResolveParallel(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		i := 0
 		for pb.Next() {
-			if _, ok := m.Resolve(tokens[i%len(tokens)]); !ok {
+			if _, ok := m.Resolve(context.Background(), tokens[i%len(tokens)]); !ok {
 				b.Error("miss")
 				return
 			}
@@ -66,7 +66,7 @@ func BenchmarkResolveMiss(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		if _, ok := m.Resolve(unknown); ok {
+		if _, ok := m.Resolve(context.Background(), unknown); ok {
 			b.Fatal("hit")
 		}
 	}

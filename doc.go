@@ -17,7 +17,7 @@
 //	s, err := m.Create(ctx, gormsession.NewSession{UserID: "42", Device: "Firefox on Linux"})
 //	// hand s.Token to the client (cookie or bearer); it is never stored
 //
-//	s, ok := m.Resolve(token) // a known token: memory only, no I/O, no allocation
+//	s, ok := m.Resolve(ctx, token) // a known token: memory only, no I/O, no allocation
 //
 // # Tokens
 //

@@ -56,7 +56,7 @@ func Example() {
 	store2, _ := gormsession.NewStore(db2, gormsession.StoreOptions{})
 	m2, _ := gormsession.NewManager(ctx, store2, gormsession.ManagerOptions{})
 	defer closeManager(m2)
-	got, ok := m2.Resolve(s.Token)
+	got, ok := m2.Resolve(context.Background(), s.Token)
 	fmt.Println(got.UserID, got.Device, ok)
 	// Output: alice Firefox on Linux true
 }
@@ -105,8 +105,8 @@ func ExampleManager_Rotate() {
 	s, _ := m.Create(ctx, gormsession.NewSession{UserID: "alice", Data: []byte("cart=3")})
 	// After a privilege change, replace the token.
 	r, _ := m.Rotate(ctx, s.Token)
-	_, oldOK := m.Resolve(s.Token)
-	n, newOK := m.Resolve(r.Token)
+	_, oldOK := m.Resolve(context.Background(), s.Token)
+	n, newOK := m.Resolve(context.Background(), r.Token)
 	fmt.Println(oldOK, newOK, string(n.Data))
 	// Output: false true cart=3
 }

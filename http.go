@@ -88,10 +88,10 @@ func (o CookieOptions) base() *http.Cookie {
 	return c
 }
 
-// BearerToken returns the token of an "Authorization: Bearer <token>"
+// bearerToken returns the token of an "Authorization: Bearer <token>"
 // header value. The scheme is case-insensitive; anything else, including an
 // empty token, gives "".
-func BearerToken(header string) string {
+func bearerToken(header string) string {
 	const scheme = "bearer "
 	if len(header) <= len(scheme) || !strings.EqualFold(header[:len(scheme)], scheme) {
 		return ""
@@ -99,31 +99,41 @@ func BearerToken(header string) string {
 	return strings.TrimSpace(header[len(scheme):])
 }
 
-// ResolveRequest finds the signed-in session of r: the bearer token of its
-// Authorization header if that resolves, else the token in the cookie named
-// cookieName. A known token is resolved from memory; an unknown one may be
-// looked up with the request's context (see ResolveContext).
-func (m *Manager) ResolveRequest(r *http.Request, cookieName string) (Session, bool) {
-	s, _, ok := m.resolveRequest(r, cookieName)
-	return s, ok
-}
+// TokenSource tells where the token of a request's session came from.
+type TokenSource int
 
-// resolveRequest is ResolveRequest, also reporting whether the session
-// came from the cookie.
-func (m *Manager) resolveRequest(r *http.Request, cookieName string) (s Session, fromCookie, ok bool) {
-	if tok := BearerToken(r.Header.Get("Authorization")); tok != "" {
-		if s, ok := m.ResolveContext(r.Context(), tok); ok {
+// The sources ResolveRequest reports.
+const (
+	// SourceNone: the request has no signed-in session.
+	SourceNone TokenSource = iota
+	// SourceBearer: an "Authorization: Bearer" header, which a browser
+	// never sends on its own.
+	SourceBearer
+	// SourceCookie: the session cookie, which a browser attaches to
+	// cross-site requests too.
+	SourceCookie
+)
+
+// ResolveRequest finds the signed-in session of r and says where its token
+// came from: the bearer token of its Authorization header (the scheme is
+// case-insensitive) if that resolves, else the token in the cookie named
+// cookieName. The Session's Token is the token the request presented. A
+// known token is resolved from memory; an unknown one may be looked up
+// with the request's context (see Resolve).
+func (m *Manager) ResolveRequest(r *http.Request, cookieName string) (Session, TokenSource) {
+	if tok := bearerToken(r.Header.Get("Authorization")); tok != "" {
+		if s, ok := m.Resolve(r.Context(), tok); ok {
 			s.Token = tok
-			return s, false, true
+			return s, SourceBearer
 		}
 	}
 	if c, err := r.Cookie(cookieName); err == nil && c.Value != "" {
-		if s, ok := m.ResolveContext(r.Context(), c.Value); ok {
+		if s, ok := m.Resolve(r.Context(), c.Value); ok {
 			s.Token = c.Value
-			return s, true, true
+			return s, SourceCookie
 		}
 	}
-	return Session{}, false, false
+	return Session{}, SourceNone
 }
 
 type contextKey struct{}
@@ -160,14 +170,14 @@ func Middleware(m *Manager, opts CookieOptions) func(http.Handler) http.Handler 
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Add("Vary", "Cookie")
 			w.Header().Add("Vary", "Authorization")
-			s, fromCookie, ok := m.resolveRequest(r, name)
-			if fromCookie || (!ok && r.Header.Get("Authorization") == "") {
+			s, src := m.ResolveRequest(r, name)
+			if src == SourceCookie || (src == SourceNone && r.Header.Get("Authorization") == "") {
 				if err := cop.Check(r); err != nil {
 					http.Error(w, "cross-origin request rejected", http.StatusForbidden)
 					return
 				}
 			}
-			if ok {
+			if src != SourceNone {
 				r = r.WithContext(NewContext(r.Context(), s))
 			}
 			next.ServeHTTP(w, r)

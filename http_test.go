@@ -110,13 +110,40 @@ func TestCookieOptions(t *testing.T) {
 	}
 }
 
-func TestBearerToken(t *testing.T) {
-	for _, tt := range []struct{ in, want string }{
-		{"Bearer abc", "abc"}, {"bearer abc", "abc"}, {"bEaReR  abc ", "abc"},
-		{"Bearer", ""}, {"Bearer ", ""}, {"Basic abc", ""}, {"", ""}, {"Bearerabc", ""},
+func TestResolveRequestReportsWhereTheTokenCameFrom(t *testing.T) {
+	m := newManager(t, newStore(t, newSQLite(t), nil), gormsession.ManagerOptions{})
+	alice := create(t, m, gormsession.NewSession{UserID: "alice"})
+	bob := create(t, m, gormsession.NewSession{UserID: "bob"})
+	for _, tt := range []struct {
+		authorization, cookie string
+		want                  gormsession.TokenSource
+		user                  string
+	}{
+		{"Bearer " + alice.Token, "", gormsession.SourceBearer, "alice"},
+		{"bearer " + alice.Token, "", gormsession.SourceBearer, "alice"},
+		{"bEaReR  " + alice.Token + " ", "", gormsession.SourceBearer, "alice"},
+		{"Bearer " + alice.Token, bob.Token, gormsession.SourceBearer, "alice"},
+		{"", bob.Token, gormsession.SourceCookie, "bob"},
+		{"Bearer " + gormsession.NewToken(), bob.Token, gormsession.SourceCookie, "bob"},
+		{"Bearer", "", gormsession.SourceNone, ""},
+		{"Bearer ", "", gormsession.SourceNone, ""},
+		{"Basic " + alice.Token, "", gormsession.SourceNone, ""},
+		{"Bearer" + alice.Token, "", gormsession.SourceNone, ""},
+		{"", "", gormsession.SourceNone, ""},
 	} {
-		if got := gormsession.BearerToken(tt.in); got != tt.want {
-			t.Errorf("BearerToken(%q) = %q, want %q", tt.in, got, tt.want)
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		if tt.authorization != "" {
+			r.Header.Set("Authorization", tt.authorization)
+		}
+		if tt.cookie != "" {
+			r.AddCookie(&http.Cookie{Name: "sid", Value: tt.cookie})
+		}
+		s, src := m.ResolveRequest(r, "sid")
+		if src != tt.want || s.UserID != tt.user {
+			t.Errorf("Authorization %q, cookie %v: %q from %d, want %q from %d", tt.authorization, tt.cookie != "", s.UserID, src, tt.user, tt.want)
+		}
+		if src != gormsession.SourceNone && gormsession.HashToken(s.Token) != s.ID {
+			t.Errorf("the Session's Token is not the token presented")
 		}
 	}
 }

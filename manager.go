@@ -309,21 +309,15 @@ func (m *Manager) clock() time.Time {
 	return m.now().UTC().Truncate(time.Microsecond)
 }
 
-// Resolve returns the session whose token is token. A known token is
-// resolved from memory, with no I/O and no allocation. Malformed tokens are
-// rejected before hashing; expired, revoked and unknown tokens are not
-// found.
+// Resolve returns the signed-in session whose token is token. A known token
+// is resolved from memory: no I/O, no allocation. Malformed tokens are
+// rejected before hashing; expired, revoked, unknown and anonymous tokens
+// are not found (see ResolveAnonymous for the latter).
 //
-// With SyncInterval set, a token not in memory is looked up in the Backend
-// (within ReadThroughRate) before it is rejected; see ResolveContext.
-func (m *Manager) Resolve(token string) (Session, bool) {
-	return m.ResolveContext(context.Background(), token)
-}
-
-// ResolveContext is Resolve with a context for the Backend lookup of an
-// unknown token that a Manager with SyncInterval makes. A known token never
-// causes I/O.
-func (m *Manager) ResolveContext(ctx context.Context, token string) (Session, bool) {
+// A token not in memory is looked up in the Backend with ctx, within
+// ReadThroughRate, when the Manager reads a change feed (the session may
+// have been created on another instance moments ago).
+func (m *Manager) Resolve(ctx context.Context, token string) (Session, bool) {
 	if !ValidToken(token) {
 		return Session{}, false
 	}
@@ -744,7 +738,7 @@ func (m *Manager) Rotate(ctx context.Context, token string) (Session, error) {
 	if m.closed.Load() {
 		return Session{}, ErrClosed
 	}
-	old, ok := m.ResolveContext(ctx, token)
+	old, ok := m.Resolve(ctx, token)
 	if !ok {
 		return Session{}, fmt.Errorf("gormsession: rotate: %w", ErrNotFound)
 	}

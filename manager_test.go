@@ -41,7 +41,7 @@ func create(t *testing.T, m *gormsession.Manager, p gormsession.NewSession) gorm
 
 func mustResolve(t *testing.T, m *gormsession.Manager, token string) gormsession.Session {
 	t.Helper()
-	s, ok := m.Resolve(token)
+	s, ok := m.Resolve(context.Background(), token)
 	if !ok {
 		t.Fatalf("token does not resolve")
 	}
@@ -50,7 +50,7 @@ func mustResolve(t *testing.T, m *gormsession.Manager, token string) gormsession
 
 func mustNotResolve(t *testing.T, m *gormsession.Manager, token, why string) {
 	t.Helper()
-	if _, ok := m.Resolve(token); ok {
+	if _, ok := m.Resolve(context.Background(), token); ok {
 		t.Fatalf("token resolves, but %s", why)
 	}
 }
@@ -457,7 +457,7 @@ func TestResolveAndCreateStatementCounts(t *testing.T) {
 		c.Reset()
 		for range 1000 {
 			mustResolve(t, m, s.Token)
-			m.Resolve("not-a-token")
+			m.Resolve(context.Background(), "not-a-token")
 		}
 		m.ListUser("alice")
 		m.Get(s.ID)
@@ -510,7 +510,7 @@ func TestConcurrentCreateResolveRevoke(t *testing.T) {
 						return
 					}
 					for range 20 {
-						if _, ok := m.Resolve(s.Token); !ok {
+						if _, ok := m.Resolve(context.Background(), s.Token); !ok {
 							errs <- fmt.Errorf("fresh session does not resolve")
 						}
 						m.ListUser(user)
@@ -519,7 +519,7 @@ func TestConcurrentCreateResolveRevoke(t *testing.T) {
 						if err := m.Revoke(ctx, s.ID); err != nil {
 							errs <- err
 						}
-						if _, ok := m.Resolve(s.Token); ok {
+						if _, ok := m.Resolve(context.Background(), s.Token); ok {
 							errs <- fmt.Errorf("revoked session resolves")
 						}
 					}
@@ -549,7 +549,7 @@ func FuzzResolve(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, token string) {
-		s, ok := m.Resolve(token)
+		s, ok := m.Resolve(context.Background(), token)
 		if ok != (token == known.Token) {
 			t.Fatalf("Resolve(%q) = %v", token, ok)
 		}

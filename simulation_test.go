@@ -387,7 +387,7 @@ func userIndex(user string) int {
 func (s *sim) resolve(w int, in *simInstance, tok *simToken) {
 	begin := s.seq.Add(1)
 	synced := in.syncedAt.Load()
-	_, ok := in.m.Resolve(tok.token)
+	_, ok := in.m.Resolve(context.Background(), tok.token)
 	s.logf("w%d i%d resolve %s: %v", w, in.idx, short(tok.id), ok)
 	if !ok {
 		return
@@ -588,7 +588,7 @@ func (s *sim) check(when string) {
 			}
 		}
 		for _, tok := range tokens {
-			_, ok := m.Resolve(tok.token)
+			_, ok := m.Resolve(context.Background(), tok.token)
 			if _, isLive := live[tok.id]; ok != isLive {
 				s.fatalf("I2 (%s): %s resolves %v on instance %d, live in the database %v", when, short(tok.id), ok, in.idx, isLive)
 			}

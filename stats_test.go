@@ -28,8 +28,8 @@ func TestStatsReportsTheManagersState(t *testing.T) {
 		}
 		// Unknown tokens: the first is looked up, the second refused by
 		// the rate limit (1 a second).
-		m.Resolve(gormsession.NewToken())
-		m.Resolve(gormsession.NewToken())
+		m.Resolve(context.Background(), gormsession.NewToken())
+		m.Resolve(context.Background(), gormsession.NewToken())
 		if st = m.Stats(); st.Lookups != 1 || st.LookupsRefused != 1 {
 			t.Fatalf("after two unknown tokens Stats = %+v; want 1 lookup, 1 refused", st)
 		}

@@ -112,7 +112,7 @@ func TestMigrateUpgradesOlderTable(t *testing.T) {
 			}
 		}
 		m := newManager(t, st, gormsession.ManagerOptions{})
-		s, ok := m.Resolve(tok)
+		s, ok := m.Resolve(context.Background(), tok)
 		if !ok {
 			t.Fatal("row of the old table does not resolve after the upgrade")
 		}

@@ -87,7 +87,7 @@ func TestBackgroundPollingSeesRevocationWithinInterval(t *testing.T) {
 	if err := a.Revoke(context.Background(), s.ID); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, 5*time.Second, func() bool { _, ok := b.Resolve(s.Token); return !ok })
+	waitUntil(t, 5*time.Second, func() bool { _, ok := b.Resolve(context.Background(), s.Token); return !ok })
 }
 
 func waitUntil(t *testing.T, limit time.Duration, cond func() bool) time.Duration {
@@ -119,7 +119,7 @@ func TestNotifyCarriesRevocationWithoutPolling(t *testing.T) {
 	if err := a.Revoke(ctx, s.ID); err != nil {
 		t.Fatal(err)
 	}
-	took := waitUntil(t, 5*time.Second, func() bool { _, ok := b.Resolve(s.Token); return !ok })
+	took := waitUntil(t, 5*time.Second, func() bool { _, ok := b.Resolve(context.Background(), s.Token); return !ok })
 	t.Logf("revocation reached the other instance in %v", took)
 
 	u, err := a.SetDevice(ctx, create(t, a, gormsession.NewSession{UserID: "bob"}).ID, "Safari")
@@ -147,7 +147,7 @@ func TestReadThroughMissesAreBounded(t *testing.T) {
 		c.Reset()
 		start := time.Now()
 		for range 1000 {
-			m.Resolve(gormsession.NewToken())
+			m.Resolve(context.Background(), gormsession.NewToken())
 		}
 		elapsed := time.Since(start).Seconds()
 		if n, limit := c.N(), int64(5+5*elapsed+1); n > limit {
@@ -156,7 +156,7 @@ func TestReadThroughMissesAreBounded(t *testing.T) {
 		// Malformed tokens never reach the database.
 		c.Reset()
 		for _, bad := range []string{"", "x", "not a token at all, clearly not", string(make([]byte, 43))} {
-			m.Resolve(bad)
+			m.Resolve(context.Background(), bad)
 		}
 		if n := c.N(); n != 0 {
 			t.Fatalf("malformed tokens ran %d statements", n)

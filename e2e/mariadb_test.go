@@ -102,11 +102,11 @@ func TestMariaDBSessionsSurviveRestart(t *testing.T) {
 			t.Error(err)
 		}
 	}()
-	got, ok := m2.Resolve(s.Token)
+	got, ok := m2.Resolve(context.Background(), s.Token)
 	if !ok || got.UserID != "alice" || got.TenantID != "acme" || string(got.Data) != "\x00\x01" || !got.ExpiresAt.Equal(s.ExpiresAt) {
 		t.Fatalf("after restart on MariaDB: %+v, %v", got, ok)
 	}
-	if _, ok := m2.Resolve(gone.Token); ok {
+	if _, ok := m2.Resolve(context.Background(), gone.Token); ok {
 		t.Fatal("a revoked session came back after a restart on MariaDB")
 	}
 }

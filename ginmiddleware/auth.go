@@ -72,19 +72,8 @@ func Authenticate(m *gormsession.Manager, opts Options) gin.HandlerFunc {
 // resolve finds the signed-in session of r: its bearer token's, else its
 // cookie's.
 func (cfg *config) resolve(r *http.Request, m *gormsession.Manager) (authState, bool) {
-	if tok := gormsession.BearerToken(r.Header.Get("Authorization")); tok != "" {
-		if s, ok := m.ResolveContext(r.Context(), tok); ok {
-			s.Token = tok
-			return authState{s: s, cfg: cfg}, true
-		}
-	}
-	if ck, err := r.Cookie(cfg.name); err == nil && ck.Value != "" {
-		if s, ok := m.ResolveContext(r.Context(), ck.Value); ok {
-			s.Token = ck.Value
-			return authState{s: s, cfg: cfg, fromCookie: true}, true
-		}
-	}
-	return authState{}, false
+	s, src := m.ResolveRequest(r, cfg.name)
+	return authState{s: s, cfg: cfg, fromCookie: src == gormsession.SourceCookie}, src != gormsession.SourceNone
 }
 
 // ErrCrossOrigin is returned, wrapped, by Login and Logout for an unsafe

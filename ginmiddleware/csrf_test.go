@@ -1,6 +1,7 @@
 package ginmiddleware_test
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -174,7 +175,7 @@ func TestLoginAndLogoutCheckTheOriginWithoutAuthenticate(t *testing.T) {
 	if code := post("/logout", "cross-site", true); code != http.StatusForbidden {
 		t.Fatalf("cross-site POST /logout: %d, want 403", code)
 	}
-	if _, ok := e.m.Resolve(alice.Token); !ok {
+	if _, ok := e.m.Resolve(context.Background(), alice.Token); !ok {
 		t.Fatal("a cross-site logout signed alice out")
 	}
 	if code := post("/login", "same-origin", false); code != http.StatusOK {
@@ -183,7 +184,7 @@ func TestLoginAndLogoutCheckTheOriginWithoutAuthenticate(t *testing.T) {
 	if code := post("/logout", "same-origin", true); code != http.StatusOK {
 		t.Fatalf("same-origin POST /logout: %d, want 200", code)
 	}
-	if _, ok := e.m.Resolve(alice.Token); ok {
+	if _, ok := e.m.Resolve(context.Background(), alice.Token); ok {
 		t.Fatal("a same-origin logout left alice signed in")
 	}
 }

@@ -1,6 +1,7 @@
 package ginmiddleware_test
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -39,7 +40,7 @@ func TestLoginLogoutWithoutAuthenticate(t *testing.T) {
 		t.Fatalf("default cookie %s", ck)
 	}
 	post(t, c, srv.URL+"/logout", 200)
-	if _, ok := e.m.Resolve(ck.Value); ok {
+	if _, ok := e.m.Resolve(context.Background(), ck.Value); ok {
 		t.Fatal("Logout without Authenticate did not revoke the cookie's session")
 	}
 }

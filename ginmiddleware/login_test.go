@@ -1,6 +1,7 @@
 package ginmiddleware_test
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"testing"
@@ -70,7 +71,7 @@ func TestLoginCookieAttributes(t *testing.T) {
 			if ck.Value != body["token"] {
 				t.Fatalf("cookie value %q is not the session token", ck.Value)
 			}
-			if s, ok := e.m.Resolve(ck.Value); !ok || s.UserID != "alice" {
+			if s, ok := e.m.Resolve(context.Background(), ck.Value); !ok || s.UserID != "alice" {
 				t.Fatalf("cookie token does not resolve to alice's session")
 			}
 			if !ck.HttpOnly || ck.Secure != tt.secure || ck.SameSite != tt.sameSite || ck.Path != tt.path ||
@@ -92,7 +93,7 @@ func TestLoginCookieAttributes(t *testing.T) {
 			if gone.MaxAge >= 0 || gone.Value != "" || gone.Path != tt.path || gone.Domain != tt.domain || !gone.HttpOnly {
 				t.Fatalf("logout cookie %s does not delete %s", gone, ck)
 			}
-			if _, ok := e.m.Resolve(ck.Value); ok {
+			if _, ok := e.m.Resolve(context.Background(), ck.Value); ok {
 				t.Fatal("session still resolves after Logout")
 			}
 		})
@@ -138,17 +139,17 @@ func TestLoginRevokesThePreviousCookieSession(t *testing.T) {
 	c := jarClient(t, srv)
 	_, first := post(t, c, srv.URL+"/login?user=alice", 200)
 	_, second := post(t, c, srv.URL+"/login?user=bob", 200)
-	if _, ok := e.m.Resolve(first["token"].(string)); ok {
+	if _, ok := e.m.Resolve(context.Background(), first["token"].(string)); ok {
 		t.Fatal("the first session still resolves after logging in again")
 	}
-	if s, ok := e.m.Resolve(second["token"].(string)); !ok || s.UserID != "bob" {
+	if s, ok := e.m.Resolve(context.Background(), second["token"].(string)); !ok || s.UserID != "bob" {
 		t.Fatal("the new session does not resolve")
 	}
 	// A bearer-authenticated login does not revoke the bearer's session.
 	other := e.create(t, gormsession.NewSession{UserID: "carol"})
 	client := srv.Client()
 	post(t, client, srv.URL+"/login?user=carol", 200, "Authorization", "Bearer "+other.Token)
-	if _, ok := e.m.Resolve(other.Token); !ok {
+	if _, ok := e.m.Resolve(context.Background(), other.Token); !ok {
 		t.Fatal("Login revoked the session of the bearer token")
 	}
 }
@@ -178,10 +179,10 @@ func TestLogoutBearerSession(t *testing.T) {
 		s := e.create(t, gormsession.NewSession{UserID: "alice"})
 		srv := newAuthServer(t, e.m, ginmiddleware.Options{})
 		post(t, srv.Client(), srv.URL+"/logout", 200, "Authorization", "Bearer "+s.Token)
-		if _, ok := e.m.Resolve(s.Token); ok {
+		if _, ok := e.m.Resolve(context.Background(), s.Token); ok {
 			t.Fatal("bearer session still resolves after Logout")
 		}
-		if _, ok := e.restart(t).Resolve(s.Token); ok {
+		if _, ok := e.restart(t).Resolve(context.Background(), s.Token); ok {
 			t.Fatal("bearer session comes back after a restart")
 		}
 	})
@@ -199,10 +200,10 @@ func TestRotate(t *testing.T) {
 		if ck := findCookie(t, resp, "session"); ck.Value != rot["token"] || !ck.HttpOnly || !ck.Secure {
 			t.Fatalf("rotate cookie %s", ck)
 		}
-		if _, ok := e.m.Resolve(login["token"].(string)); ok {
+		if _, ok := e.m.Resolve(context.Background(), login["token"].(string)); ok {
 			t.Fatal("old token still resolves after Rotate")
 		}
-		s, ok := e.m.Resolve(rot["token"].(string))
+		s, ok := e.m.Resolve(context.Background(), rot["token"].(string))
 		if !ok || s.UserID != "alice" || s.Device != "Phone" {
 			t.Fatalf("rotated session %+v, %v", s, ok)
 		}
@@ -217,10 +218,10 @@ func TestRotate(t *testing.T) {
 		if sc := resp.Header.Values("Set-Cookie"); len(sc) != 0 {
 			t.Fatalf("bearer rotate set cookies %q", sc)
 		}
-		if _, ok := e.m.Resolve(b.Token); ok {
+		if _, ok := e.m.Resolve(context.Background(), b.Token); ok {
 			t.Fatal("old bearer token still resolves")
 		}
-		if _, ok := e.m.Resolve(rot["token"].(string)); !ok {
+		if _, ok := e.m.Resolve(context.Background(), rot["token"].(string)); !ok {
 			t.Fatal("new bearer token does not resolve")
 		}
 
@@ -259,11 +260,11 @@ func TestSignOutOthersAndDevices(t *testing.T) {
 			t.Fatalf("revoked %v, want 2", out["revoked"])
 		}
 		for _, s := range []gormsession.Session{phone, tablet} {
-			if _, ok := e.m.Resolve(s.Token); ok {
+			if _, ok := e.m.Resolve(context.Background(), s.Token); ok {
 				t.Fatalf("%s still signed in", s.Device)
 			}
 		}
-		if _, ok := e.m.Resolve(bob.Token); !ok {
+		if _, ok := e.m.Resolve(context.Background(), bob.Token); !ok {
 			t.Fatal("another user's session was revoked")
 		}
 		resp = do(t, c, newRequest(t, http.MethodGet, srv.URL+"/devices"))

@@ -102,7 +102,7 @@ func TestCookieCarriesOnlyTheSignedToken(t *testing.T) {
 	if _, ok := e.m.ResolveAnonymous(context.Background(), string(token)); !ok {
 		t.Fatal("the cookie's token does not resolve as an anonymous session")
 	}
-	if _, ok := e.m.Resolve(string(token)); ok {
+	if _, ok := e.m.Resolve(context.Background(), string(token)); ok {
 		t.Fatal("the cookie's token of an anonymous session authenticates")
 	}
 }
