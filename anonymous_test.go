@@ -19,7 +19,7 @@ func TestAnonymousSessionsNeverAuthenticate(t *testing.T) {
 	eachDB(t, func(t *testing.T, tdb testDB) {
 		ctx := context.Background()
 		a, b := twoInstances(t, tdb, gormsession.ManagerOptions{})
-		anon := create(t, a, gormsession.NewSession{Data: []byte("visits=3")})
+		anon := create(t, a, gormsession.Attributes{Data: []byte("visits=3")})
 		for name, m := range map[string]*gormsession.Manager{"creator": a, "other instance": b} {
 			if _, ok := m.Resolve(context.Background(), anon.Token); ok {
 				t.Fatalf("%s: Resolve accepted an anonymous token", name)
@@ -59,7 +59,7 @@ func TestAnonymousSessionsNeverAuthenticate(t *testing.T) {
 			}
 		}
 		// And the other way round: a signed-in token is not anonymous.
-		user := create(t, a, gormsession.NewSession{UserID: "alice"})
+		user := create(t, a, gormsession.Attributes{UserID: "alice"})
 		if _, ok := b.ResolveAnonymous(ctx, user.Token); ok {
 			t.Fatal("ResolveAnonymous accepted a signed-in token")
 		}
@@ -78,10 +78,10 @@ func TestAnonymousSessionsStayBounded(t *testing.T) {
 		db, c := testdb.Counted(tdb.Open(t))
 		opts := gormsession.ManagerOptions{MaxAnonymous: 50, SyncInterval: -1}
 		m := newManager(t, newStore(t, tdb, db), opts)
-		signedIn := create(t, m, gormsession.NewSession{UserID: "alice"})
+		signedIn := create(t, m, gormsession.Attributes{UserID: "alice"})
 		var visitors []gormsession.Session
 		for range 500 {
-			visitors = append(visitors, create(t, m, gormsession.NewSession{Lifetime: time.Hour}))
+			visitors = append(visitors, create(t, m, gormsession.Attributes{Lifetime: time.Hour}))
 		}
 		if n := m.Len(); n != 51 {
 			t.Fatalf("%d sessions resident after 500 visitors, want 50 anonymous and 1 signed in", n)

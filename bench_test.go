@@ -22,7 +22,7 @@ func benchManager(b *testing.B, n int) (*gormsession.Manager, []string) {
 	m := newManager(b, newStore(b, newSQLite(b), nil), gormsession.ManagerOptions{CleanupInterval: -1})
 	tokens := make([]string, n)
 	for i := range tokens {
-		s, err := m.Create(context.Background(), gormsession.NewSession{
+		s, err := m.Create(context.Background(), gormsession.Attributes{
 			UserID: fmt.Sprint("user-", i%100), TenantID: "acme", Device: "Firefox on Linux", Data: []byte("payload"),
 		})
 		if err != nil {
@@ -84,7 +84,7 @@ func BenchmarkCreate(b *testing.B) {
 			db, c := testdb.Counted(tdb.Open(b))
 			m := newManager(b, newStore(b, tdb, db), gormsession.ManagerOptions{CleanupInterval: -1, SyncInterval: -1})
 			ctx := context.Background()
-			p := gormsession.NewSession{UserID: "alice", Device: "Firefox on Linux", Data: []byte("payload")}
+			p := gormsession.Attributes{UserID: "alice", Device: "Firefox on Linux", Data: []byte("payload")}
 			c.Reset()
 			b.ReportAllocs()
 			b.ResetTimer()

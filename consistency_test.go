@@ -62,7 +62,7 @@ func TestConcurrentUpdatesLoseNothing(t *testing.T) {
 		st := newStore(t, tdb, nil)
 		f := newFaulty(st)
 		m := newManager(t, f, gormsession.ManagerOptions{})
-		s := create(t, m, gormsession.NewSession{UserID: "alice", Data: []byte("start")})
+		s := create(t, m, gormsession.Attributes{UserID: "alice", Data: []byte("start")})
 
 		g := f.holdAfter("Update")
 		errA := make(chan error, 1)
@@ -104,7 +104,7 @@ func TestRotateOnALaggingInstanceCannotResurrect(t *testing.T) {
 	eachDB(t, func(t *testing.T, tdb testDB) {
 		ctx := context.Background()
 		a, b := twoInstances(t, tdb, gormsession.ManagerOptions{SyncInterval: time.Hour})
-		s := create(t, a, gormsession.NewSession{UserID: "alice"})
+		s := create(t, a, gormsession.Attributes{UserID: "alice"})
 		mustResolve(t, b, s.Token) // B has it in memory now
 		if n, err := a.RevokeUser(ctx, "alice"); err != nil || n != 1 {
 			t.Fatalf("RevokeUser = %d, %v", n, err)
@@ -134,7 +134,7 @@ func TestConcurrentRotationsOnTwoInstancesYieldOneSuccessor(t *testing.T) {
 		st := newStore(t, tdb, nil)
 		for round := range 20 {
 			user := fmt.Sprintf("user-%d", round)
-			s := create(t, a, gormsession.NewSession{UserID: user})
+			s := create(t, a, gormsession.Attributes{UserID: user})
 			mustResolve(t, b, s.Token)
 			var (
 				wg    sync.WaitGroup
@@ -189,7 +189,7 @@ func TestRevokeUserRacingCreate(t *testing.T) {
 		}
 		done := make(chan result, 1)
 		go func() {
-			s, err := m.Create(ctx, gormsession.NewSession{UserID: "alice"})
+			s, err := m.Create(ctx, gormsession.Attributes{UserID: "alice"})
 			done <- result{s, err}
 		}()
 		<-g.reached
@@ -209,8 +209,8 @@ func TestRevokeUserRacingCreate(t *testing.T) {
 		for round := range 100 {
 			user := fmt.Sprintf("racer-%d", round)
 			var wg sync.WaitGroup
-			wg.Go(func() { _, _ = m.Create(ctx, gormsession.NewSession{UserID: user}) })
-			wg.Go(func() { _, _ = m.Create(ctx, gormsession.NewSession{UserID: user}) })
+			wg.Go(func() { _, _ = m.Create(ctx, gormsession.Attributes{UserID: user}) })
+			wg.Go(func() { _, _ = m.Create(ctx, gormsession.Attributes{UserID: user}) })
 			wg.Go(func() { _, _ = m.RevokeUser(ctx, user) })
 			wg.Wait()
 			if mem, db := listedIDs(m, user), liveIDs(t, st, user); !slices.Equal(mem, db) {
@@ -231,7 +231,7 @@ func TestChangeFeedAppliesByVersionNotClock(t *testing.T) {
 		b := newManager(t, newStore(t, tdb, nil), gormsession.ManagerOptions{
 			SyncInterval: time.Hour, Now: ahead, IdleTimeout: time.Hour, TouchInterval: time.Nanosecond,
 		})
-		s := create(t, a, gormsession.NewSession{UserID: "alice", Data: []byte("v1")})
+		s := create(t, a, gormsession.Attributes{UserID: "alice", Data: []byte("v1")})
 		time.Sleep(2 * time.Millisecond)
 		mustResolve(t, b, s.Token) // B records activity, stamped by its clock
 		if _, err := a.SetData(ctx, s.ID, []byte("v2")); err != nil {
@@ -253,7 +253,7 @@ func TestUpdateNeverReinsertsADeletedRow(t *testing.T) {
 		ctx := context.Background()
 		st := newStore(t, tdb, nil)
 		m := newManager(t, st, gormsession.ManagerOptions{})
-		s := create(t, m, gormsession.NewSession{UserID: "alice", Lifetime: time.Hour})
+		s := create(t, m, gormsession.Attributes{UserID: "alice", Lifetime: time.Hour})
 		// Another instance, whose clock says the session has expired,
 		// deletes its row.
 		if n, err := newStore(t, tdb, nil).RemoveExpired(ctx, time.Now().Add(2*time.Hour)); err != nil || n != 1 {
@@ -280,9 +280,9 @@ func TestRevocationDuringOutageSurvivesRestart(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s := create(t, m1, gormsession.NewSession{UserID: "alice"})
-		kept := create(t, m1, gormsession.NewSession{UserID: "alice"})
-		bob := create(t, m1, gormsession.NewSession{UserID: "bob"})
+		s := create(t, m1, gormsession.Attributes{UserID: "alice"})
+		kept := create(t, m1, gormsession.Attributes{UserID: "alice"})
+		bob := create(t, m1, gormsession.Attributes{UserID: "bob"})
 		repair := breakTable(t, tdb)
 		if err := m1.Revoke(ctx, s.ID); !errors.Is(err, gormsession.ErrNotPersisted) {
 			t.Fatalf("Revoke with the database down = %v, want ErrNotPersisted", err)
@@ -325,7 +325,7 @@ func TestCloseReportsUnpersistedRevocations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := create(t, m, gormsession.NewSession{UserID: "alice"})
+	s := create(t, m, gormsession.Attributes{UserID: "alice"})
 	repair := breakTable(t, tdb)
 	defer repair()
 	if err := m.Revoke(ctx, s.ID); !errors.Is(err, gormsession.ErrNotPersisted) {
@@ -348,7 +348,7 @@ func TestRevokedMarkerOutlivesItsQueuedWrite(t *testing.T) {
 		m := newManager(t, f, gormsession.ManagerOptions{
 			SyncInterval: time.Hour, Now: clock.Now, RetryInterval: time.Hour, CleanupInterval: -1,
 		})
-		s := create(t, m, gormsession.NewSession{UserID: "alice"})
+		s := create(t, m, gormsession.Attributes{UserID: "alice"})
 		f.fail("Remove", true)
 		if err := m.Revoke(ctx, s.ID); !errors.Is(err, gormsession.ErrNotPersisted) {
 			t.Fatalf("Revoke = %v, want ErrNotPersisted", err)
@@ -379,7 +379,7 @@ func TestPollDuringCreateListsTheSessionOnce(t *testing.T) {
 		g := f.holdAfter("Insert")
 		done := make(chan gormsession.Session, 1)
 		go func() {
-			s, err := m.Create(ctx, gormsession.NewSession{UserID: "alice"})
+			s, err := m.Create(ctx, gormsession.Attributes{UserID: "alice"})
 			if err != nil {
 				t.Error(err)
 			}
@@ -423,7 +423,7 @@ func TestSyncIsSafeAlongsideTheSyncLoop(t *testing.T) {
 		}
 		var created []gormsession.Session
 		for i := range 20 {
-			created = append(created, create(t, a, gormsession.NewSession{UserID: fmt.Sprintf("u%d", i%3)}))
+			created = append(created, create(t, a, gormsession.Attributes{UserID: fmt.Sprintf("u%d", i%3)}))
 		}
 		wg.Wait()
 		if err := b.Sync(ctx); err != nil {

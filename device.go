@@ -48,8 +48,8 @@ var (
 // as "Firefox on Linux", "Safari on iOS" or "Chrome" when the system is not
 // named. For other clients it returns the product name the header starts
 // with ("curl", "okhttp"), and "Unknown device" for an empty or unreadable
-// header. Store the result in NewSession.Device to show "your devices" in
-// words; ginmiddleware.Login does so when NewSession.Device is empty.
+// header. Store the result in Attributes.Device to show "your devices" in
+// words; ginmiddleware.Login does so when Attributes.Device is empty.
 func DeviceLabel(userAgent string) string {
 	browser := uaMatch(userAgent, uaBrowsers)
 	system := uaMatch(userAgent, uaSystems)

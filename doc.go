@@ -14,7 +14,7 @@
 //	m, err := gormsession.NewManager(ctx, store, gormsession.ManagerOptions{})
 //	defer m.Close()
 //
-//	s, err := m.Create(ctx, gormsession.NewSession{UserID: "42", Device: "Firefox on Linux"})
+//	s, err := m.Create(ctx, gormsession.Attributes{UserID: "42", Device: "Firefox on Linux"})
 //	// hand s.Token to the client (cookie or bearer); it is never stored
 //
 //	s, ok := m.Resolve(ctx, token) // a known token: memory only, no I/O, no allocation

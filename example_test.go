@@ -44,7 +44,7 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	s, err := m.Create(ctx, gormsession.NewSession{UserID: "alice", Device: "Firefox on Linux"})
+	s, err := m.Create(ctx, gormsession.Attributes{UserID: "alice", Device: "Firefox on Linux"})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -82,7 +82,7 @@ func ExampleMiddleware() {
 	})
 	handler := gormsession.Middleware(m, gormsession.CookieOptions{})(mux)
 
-	s, _ := m.Create(context.Background(), gormsession.NewSession{UserID: "alice"})
+	s, _ := m.Create(context.Background(), gormsession.Attributes{UserID: "alice"})
 	req := httptest.NewRequest("GET", "/me", nil)
 	req.Header.Set("Authorization", "Bearer "+s.Token)
 	rec := httptest.NewRecorder()
@@ -102,7 +102,7 @@ func ExampleManager_Rotate() {
 	m, _ := gormsession.NewManager(ctx, store, gormsession.ManagerOptions{})
 	defer closeManager(m)
 
-	s, _ := m.Create(ctx, gormsession.NewSession{UserID: "alice", Data: []byte("cart=3")})
+	s, _ := m.Create(ctx, gormsession.Attributes{UserID: "alice", Data: []byte("cart=3")})
 	// After a privilege change, replace the token.
 	r, _ := m.Rotate(ctx, s.Token)
 	_, oldOK := m.Resolve(context.Background(), s.Token)

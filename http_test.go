@@ -28,10 +28,10 @@ func TestMiddlewareResolvesBearerAndCookie(t *testing.T) {
 	ctx := context.Background()
 	clk := testdb.NewClock(time.Now())
 	m := newManager(t, newStore(t, newSQLite(t), nil), gormsession.ManagerOptions{Now: clk.Now})
-	alice := create(t, m, gormsession.NewSession{UserID: "alice"})
-	bob := create(t, m, gormsession.NewSession{UserID: "bob"})
-	revoked := create(t, m, gormsession.NewSession{UserID: "revoked"})
-	expired := create(t, m, gormsession.NewSession{UserID: "expired", Lifetime: time.Minute})
+	alice := create(t, m, gormsession.Attributes{UserID: "alice"})
+	bob := create(t, m, gormsession.Attributes{UserID: "bob"})
+	revoked := create(t, m, gormsession.Attributes{UserID: "revoked"})
+	expired := create(t, m, gormsession.Attributes{UserID: "expired", Lifetime: time.Minute})
 	if err := m.Revoke(ctx, revoked.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -112,8 +112,8 @@ func TestCookieOptions(t *testing.T) {
 
 func TestResolveRequestReportsWhereTheTokenCameFrom(t *testing.T) {
 	m := newManager(t, newStore(t, newSQLite(t), nil), gormsession.ManagerOptions{})
-	alice := create(t, m, gormsession.NewSession{UserID: "alice"})
-	bob := create(t, m, gormsession.NewSession{UserID: "bob"})
+	alice := create(t, m, gormsession.Attributes{UserID: "alice"})
+	bob := create(t, m, gormsession.Attributes{UserID: "bob"})
 	for _, tt := range []struct {
 		authorization, cookie string
 		want                  gormsession.TokenSource
@@ -154,7 +154,7 @@ func TestResolveRequestReportsWhereTheTokenCameFrom(t *testing.T) {
 // requests pass.
 func TestMiddlewareRejectsCrossSiteCookieRequests(t *testing.T) {
 	m := newManager(t, newStore(t, newSQLite(t), nil), gormsession.ManagerOptions{})
-	alice := create(t, m, gormsession.NewSession{UserID: "alice"})
+	alice := create(t, m, gormsession.Attributes{UserID: "alice"})
 	reached := 0
 	handler := gormsession.Middleware(m, gormsession.CookieOptions{})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		reached++

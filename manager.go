@@ -19,9 +19,9 @@ import (
 // ManagerOptions configures a Manager. The zero value gives the defaults
 // stated on each field.
 type ManagerOptions struct {
-	// Lifetime is how long a session lives when NewSession.Lifetime is zero.
+	// Lifetime is how long a session lives when Attributes.Lifetime is zero.
 	// Default: 30 days. A negative value means sessions never expire unless
-	// NewSession.Lifetime says otherwise.
+	// Attributes.Lifetime says otherwise.
 	Lifetime time.Duration
 
 	// IdleTimeout ends a session that has not been resolved for this long.
@@ -99,17 +99,17 @@ type ManagerOptions struct {
 	ReadThroughRate float64
 }
 
-// NewSession describes a session to create.
-type NewSession struct {
-	// UserID identifies the user. It may be empty for an anonymous session;
-	// anonymous sessions are not listed by ListUser.
+// Attributes are what a new session starts with (see Manager.Create).
+type Attributes struct {
+	// UserID identifies the user of a signed-in session. Empty makes an
+	// anonymous session, which never authenticates (see ResolveAnonymous).
 	UserID string
 	// TenantID is optional.
 	TenantID string
 	// Device is a short label for the device, such as "Firefox on Linux".
 	Device string
-	// Lifetime is how long the session lives. Zero means the Manager's
-	// Lifetime; a negative value means it never expires.
+	// Lifetime is how long the session lives. Zero means
+	// ManagerOptions.Lifetime; a negative value means it never expires.
 	Lifetime time.Duration
 	// Data is an opaque payload; it is copied.
 	Data []byte
@@ -366,7 +366,7 @@ func (m *Manager) use(e *entry) (Session, bool) {
 // returned and the token is never valid. A session that a concurrent
 // RevokeUser or RevokeOthers revoked before Create could return it is not
 // returned: the error wraps ErrNotFound.
-func (m *Manager) Create(ctx context.Context, p NewSession) (Session, error) {
+func (m *Manager) Create(ctx context.Context, p Attributes) (Session, error) {
 	if m.closed.Load() {
 		return Session{}, ErrClosed
 	}
@@ -783,7 +783,7 @@ func (m *Manager) Close() error {
 }
 
 // Lifetime returns the lifetime of a session created with a zero
-// NewSession.Lifetime; a negative value means such sessions never expire.
+// Attributes.Lifetime; a negative value means such sessions never expire.
 func (m *Manager) Lifetime() time.Duration { return m.opts.Lifetime }
 
 // Now returns the current time by the Manager's clock (ManagerOptions.Now),

@@ -27,7 +27,7 @@ func TestMain(m *testing.M) {
 
 var t0 = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 
-func create(t *testing.T, m *gormsession.Manager, p gormsession.NewSession) gormsession.Session {
+func create(t *testing.T, m *gormsession.Manager, p gormsession.Attributes) gormsession.Session {
 	t.Helper()
 	s, err := m.Create(context.Background(), p)
 	if err != nil {
@@ -76,13 +76,13 @@ func TestSessionsSurviveRestart(t *testing.T) {
 			t.Fatal(err)
 		}
 		kept := []gormsession.Session{
-			create(t, m1, gormsession.NewSession{UserID: "alice", TenantID: "acme", Device: "Firefox on Linux", Data: []byte{0, 1, 2}, Lifetime: time.Hour}),
-			create(t, m1, gormsession.NewSession{UserID: "alice", Device: "Safari on iOS", Lifetime: -1}),
-			create(t, m1, gormsession.NewSession{UserID: "bob", TenantID: "globex"}),
+			create(t, m1, gormsession.Attributes{UserID: "alice", TenantID: "acme", Device: "Firefox on Linux", Data: []byte{0, 1, 2}, Lifetime: time.Hour}),
+			create(t, m1, gormsession.Attributes{UserID: "alice", Device: "Safari on iOS", Lifetime: -1}),
+			create(t, m1, gormsession.Attributes{UserID: "bob", TenantID: "globex"}),
 		}
-		revoked := create(t, m1, gormsession.NewSession{UserID: "bob"})
-		short := create(t, m1, gormsession.NewSession{UserID: "carol", Lifetime: time.Minute})
-		rotatedFrom := create(t, m1, gormsession.NewSession{UserID: "dave", Data: []byte("cart")})
+		revoked := create(t, m1, gormsession.Attributes{UserID: "bob"})
+		short := create(t, m1, gormsession.Attributes{UserID: "carol", Lifetime: time.Minute})
+		rotatedFrom := create(t, m1, gormsession.Attributes{UserID: "dave", Data: []byte("cart")})
 		if err := m1.Revoke(ctx, revoked.ID); err != nil {
 			t.Fatal(err)
 		}
@@ -113,8 +113,8 @@ func TestExpiryBoundaryIsInclusive(t *testing.T) {
 	st := newStore(t, newSQLite(t), nil)
 	clk := testdb.NewClock(t0)
 	m := newManager(t, st, gormsession.ManagerOptions{Now: clk.Now})
-	s := create(t, m, gormsession.NewSession{UserID: "alice", Lifetime: time.Hour})
-	never := create(t, m, gormsession.NewSession{UserID: "alice", Lifetime: -1})
+	s := create(t, m, gormsession.Attributes{UserID: "alice", Lifetime: time.Hour})
+	never := create(t, m, gormsession.Attributes{UserID: "alice", Lifetime: -1})
 	if !s.ExpiresAt.Equal(t0.Add(time.Hour)) || !never.ExpiresAt.IsZero() {
 		t.Fatalf("ExpiresAt = %v and %v, want t0+1h and zero", s.ExpiresAt, never.ExpiresAt)
 	}
@@ -137,7 +137,7 @@ func TestExpiryBoundaryIsInclusive(t *testing.T) {
 func TestDefaultLifetimeIsThirtyDays(t *testing.T) {
 	clk := testdb.NewClock(t0)
 	m := newManager(t, newStore(t, newSQLite(t), nil), gormsession.ManagerOptions{Now: clk.Now})
-	s := create(t, m, gormsession.NewSession{UserID: "alice"})
+	s := create(t, m, gormsession.Attributes{UserID: "alice"})
 	if want := t0.Add(30 * 24 * time.Hour); !s.ExpiresAt.Equal(want) {
 		t.Fatalf("ExpiresAt = %v, want %v", s.ExpiresAt, want)
 	}
@@ -151,10 +151,10 @@ func TestRevokeAndListUser(t *testing.T) {
 		m := newManager(t, st, gormsession.ManagerOptions{Now: clk.Now})
 		var alice []gormsession.Session
 		for i := range 4 {
-			alice = append(alice, create(t, m, gormsession.NewSession{UserID: "alice", Device: fmt.Sprint("device ", i)}))
+			alice = append(alice, create(t, m, gormsession.Attributes{UserID: "alice", Device: fmt.Sprint("device ", i)}))
 			clk.Add(time.Second)
 		}
-		bob := create(t, m, gormsession.NewSession{UserID: "bob"})
+		bob := create(t, m, gormsession.Attributes{UserID: "bob"})
 
 		list := m.ListUser("alice")
 		if len(list) != 4 {
@@ -206,7 +206,7 @@ func TestSetTenantDeviceDataExpiry(t *testing.T) {
 		ctx := context.Background()
 		clk := testdb.NewClock(time.Now())
 		m := newManager(t, newStore(t, tdb, nil), gormsession.ManagerOptions{Now: clk.Now})
-		s := create(t, m, gormsession.NewSession{UserID: "alice", Data: []byte("v1")})
+		s := create(t, m, gormsession.Attributes{UserID: "alice", Data: []byte("v1")})
 		clk.Add(time.Minute)
 		if _, err := m.SetTenant(ctx, s.ID, "acme"); err != nil {
 			t.Fatal(err)
@@ -252,7 +252,7 @@ func TestRotateKillsOldTokenAndKeepsData(t *testing.T) {
 		ctx := context.Background()
 		st := newStore(t, tdb, nil)
 		m := newManager(t, st, gormsession.ManagerOptions{})
-		s := create(t, m, gormsession.NewSession{UserID: "alice", TenantID: "acme", Device: "Firefox", Data: []byte("cart"), Lifetime: time.Hour})
+		s := create(t, m, gormsession.Attributes{UserID: "alice", TenantID: "acme", Device: "Firefox", Data: []byte("cart"), Lifetime: time.Hour})
 		r, err := m.Rotate(ctx, s.Token)
 		if err != nil {
 			t.Fatal(err)
@@ -296,13 +296,13 @@ func TestDatabaseDown(t *testing.T) {
 		ctx := context.Background()
 		db := tdb.Open(t)
 		m := newManager(t, newStore(t, tdb, db), gormsession.ManagerOptions{})
-		a := create(t, m, gormsession.NewSession{UserID: "alice"})
-		b := create(t, m, gormsession.NewSession{UserID: "bob"})
+		a := create(t, m, gormsession.Attributes{UserID: "alice"})
+		b := create(t, m, gormsession.Attributes{UserID: "bob"})
 		sqlDB, _ := db.DB()
 		sqlDB.Close()
 
 		before := m.Len()
-		if s, err := m.Create(ctx, gormsession.NewSession{UserID: "carol"}); err == nil || s.Token != "" {
+		if s, err := m.Create(ctx, gormsession.Attributes{UserID: "carol"}); err == nil || s.Token != "" {
 			t.Fatalf("Create with the database down = %+v, %v; want an error and no token", s, err)
 		}
 		if m.Len() != before || len(m.ListUser("carol")) != 0 {
@@ -335,8 +335,8 @@ func TestFailedRevokeIsRetriedAndNeverComesBack(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s := create(t, m1, gormsession.NewSession{UserID: "alice"})
-		u := create(t, m1, gormsession.NewSession{UserID: "bob"})
+		s := create(t, m1, gormsession.Attributes{UserID: "alice"})
+		u := create(t, m1, gormsession.Attributes{UserID: "bob"})
 		repair := breakTable(t, tdb)
 		if err := m1.Revoke(ctx, s.ID); err == nil {
 			t.Fatal("Revoke on a broken table returned no error")
@@ -363,7 +363,7 @@ func TestBackgroundRetryRemovesPendingRows(t *testing.T) {
 	ctx := context.Background()
 	st := newStore(t, tdb, nil)
 	m := newManager(t, st, gormsession.ManagerOptions{RetryInterval: 20 * time.Millisecond})
-	s := create(t, m, gormsession.NewSession{UserID: "alice"})
+	s := create(t, m, gormsession.Attributes{UserID: "alice"})
 	repair := breakTable(t, tdb)
 	if err := m.Revoke(ctx, s.ID); err == nil {
 		t.Fatal("Revoke on a broken table returned no error")
@@ -384,8 +384,8 @@ func TestCleanupRemovesExpiredFromMemoryAndDatabase(t *testing.T) {
 		st := newStore(t, tdb, nil)
 		clk := testdb.NewClock(time.Now())
 		m := newManager(t, st, gormsession.ManagerOptions{Now: clk.Now, CleanupInterval: -1})
-		short := create(t, m, gormsession.NewSession{UserID: "alice", Lifetime: time.Minute})
-		long := create(t, m, gormsession.NewSession{UserID: "alice", Lifetime: time.Hour})
+		short := create(t, m, gormsession.Attributes{UserID: "alice", Lifetime: time.Minute})
+		long := create(t, m, gormsession.Attributes{UserID: "alice", Lifetime: time.Hour})
 		clk.Add(time.Minute)
 		n, err := m.Cleanup(ctx)
 		if err != nil || n != 1 {
@@ -411,8 +411,8 @@ func TestIdleTimeoutWithCoalescedTouches(t *testing.T) {
 		// Manager's own activity write.
 		opts := gormsession.ManagerOptions{Now: clk.Now, IdleTimeout: 10 * time.Minute, CleanupInterval: -1, SyncInterval: -1}
 		m := newManager(t, st, opts)
-		s := create(t, m, gormsession.NewSession{UserID: "alice"})
-		idle := create(t, m, gormsession.NewSession{UserID: "alice"})
+		s := create(t, m, gormsession.Attributes{UserID: "alice"})
+		idle := create(t, m, gormsession.Attributes{UserID: "alice"})
 
 		c.Reset()
 		for range 9 {
@@ -450,7 +450,7 @@ func TestResolveAndCreateStatementCounts(t *testing.T) {
 		db, c := testdb.Counted(tdb.Open(t))
 		m := newManager(t, newStore(t, tdb, db), gormsession.ManagerOptions{SyncInterval: -1})
 		c.Reset()
-		s := create(t, m, gormsession.NewSession{UserID: "alice"})
+		s := create(t, m, gormsession.Attributes{UserID: "alice"})
 		if n := c.N(); n != 1 {
 			t.Errorf("Create ran %d statements, want 1", n)
 		}
@@ -478,7 +478,7 @@ func TestCloseStopsEveryGoroutine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	create(t, m, gormsession.NewSession{UserID: "alice"})
+	create(t, m, gormsession.Attributes{UserID: "alice"})
 	time.Sleep(20 * time.Millisecond)
 	if err := m.Close(); err != nil {
 		t.Fatal(err)
@@ -486,7 +486,7 @@ func TestCloseStopsEveryGoroutine(t *testing.T) {
 	if err := m.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
-	if _, err := m.Create(context.Background(), gormsession.NewSession{UserID: "a"}); !errors.Is(err, gormsession.ErrClosed) {
+	if _, err := m.Create(context.Background(), gormsession.Attributes{UserID: "a"}); !errors.Is(err, gormsession.ErrClosed) {
 		t.Fatalf("Create after Close: %v, want ErrClosed", err)
 	}
 	sqlDB, _ := db.DB()
@@ -504,7 +504,7 @@ func TestConcurrentCreateResolveRevoke(t *testing.T) {
 			wg.Go(func() {
 				user := fmt.Sprint("user-", w%3)
 				for i := range each {
-					s, err := m.Create(ctx, gormsession.NewSession{UserID: user, Data: []byte{byte(i)}})
+					s, err := m.Create(ctx, gormsession.Attributes{UserID: user, Data: []byte{byte(i)}})
 					if err != nil {
 						errs <- err
 						return
@@ -544,7 +544,7 @@ func FuzzResolve(f *testing.F) {
 		f.Add(seed)
 	}
 	m := newManager(f, newStore(f, newSQLite(f), nil), gormsession.ManagerOptions{CleanupInterval: -1})
-	known, err := m.Create(context.Background(), gormsession.NewSession{UserID: "alice"})
+	known, err := m.Create(context.Background(), gormsession.Attributes{UserID: "alice"})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -567,12 +567,12 @@ func TestLongFields(t *testing.T) {
 		ctx := context.Background()
 		m := newManager(t, newStore(t, tdb, nil), gormsession.ManagerOptions{})
 		ua := strings.Repeat("Mozilla/5.0 (X11; Linux x86_64) é ", 40)
-		s := create(t, m, gormsession.NewSession{UserID: "alice", Device: ua})
+		s := create(t, m, gormsession.Attributes{UserID: "alice", Device: ua})
 		if len(s.Device) > gormsession.MaxFieldLen || !strings.HasPrefix(ua, s.Device) || !utf8.ValidString(s.Device) {
 			t.Fatalf("long device label stored as %d bytes %q", len(s.Device), s.Device)
 		}
 		long := strings.Repeat("u", gormsession.MaxFieldLen+1)
-		if _, err := m.Create(ctx, gormsession.NewSession{UserID: long}); !errors.Is(err, gormsession.ErrTooLong) {
+		if _, err := m.Create(ctx, gormsession.Attributes{UserID: long}); !errors.Is(err, gormsession.ErrTooLong) {
 			t.Fatalf("Create with a long user ID: %v, want ErrTooLong", err)
 		}
 		if _, err := m.SetTenant(ctx, s.ID, long); !errors.Is(err, gormsession.ErrTooLong) {

@@ -349,7 +349,7 @@ func (s *sim) restart(in *simInstance) {
 
 func (s *sim) create(w int, in *simInstance, user string) {
 	begin := s.seq.Add(1)
-	sess, err := in.m.Create(context.Background(), gormsession.NewSession{UserID: user, Device: "sim"})
+	sess, err := in.m.Create(context.Background(), gormsession.Attributes{UserID: user, Device: "sim"})
 	end := s.seq.Add(1)
 	s.logf("w%d i%d create %s: %v %v", w, in.idx, user, idOf(sess), err)
 	if err != nil {

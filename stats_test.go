@@ -14,10 +14,10 @@ func TestStatsReportsTheManagersState(t *testing.T) {
 		m := newManager(t, newStore(t, tdb, nil), gormsession.ManagerOptions{
 			MaxAnonymous: 2, SyncInterval: time.Hour, ReadThroughRate: 1,
 		})
-		a := create(t, m, gormsession.NewSession{UserID: "alice"})
-		create(t, m, gormsession.NewSession{UserID: "bob"})
+		a := create(t, m, gormsession.Attributes{UserID: "alice"})
+		create(t, m, gormsession.Attributes{UserID: "bob"})
 		for range 3 {
-			create(t, m, gormsession.NewSession{})
+			create(t, m, gormsession.Attributes{})
 		}
 		st := m.Stats()
 		if st.SignedIn != 2 || st.Anonymous != 2 || st.AnonymousEvictions != 1 {

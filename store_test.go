@@ -186,7 +186,7 @@ func TestRawTokenIsNotStored(t *testing.T) {
 		ctx := context.Background()
 		var tokens []string
 		for i := range 5 {
-			s, err := m.Create(ctx, gormsession.NewSession{UserID: fmt.Sprint("user", i), Data: []byte("x")})
+			s, err := m.Create(ctx, gormsession.Attributes{UserID: fmt.Sprint("user", i), Data: []byte("x")})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -340,7 +340,7 @@ func TestHostileTableNamesAreRejected(t *testing.T) {
 			t.Fatalf("NewStore(%q): %v", qualified, err)
 		}
 		m := newManager(t, st, gormsession.ManagerOptions{})
-		s := create(t, m, gormsession.NewSession{UserID: "alice"})
+		s := create(t, m, gormsession.Attributes{UserID: "alice"})
 		if _, found, err := newStore(t, tdb, nil).Get(context.Background(), s.ID); !found || err != nil {
 			t.Fatalf("a session stored through %q is not in %s (found %v, err %v)", qualified, tdb.Table, found, err)
 		}

@@ -27,8 +27,8 @@ func TestSyncCarriesChangesBetweenInstances(t *testing.T) {
 		// Polling is driven by hand here: a long interval keeps the
 		// background poll out of the way.
 		a, b := twoInstances(t, tdb, gormsession.ManagerOptions{SyncInterval: time.Hour})
-		s := create(t, a, gormsession.NewSession{UserID: "alice", Data: []byte("v1")})
-		other := create(t, a, gormsession.NewSession{UserID: "alice"})
+		s := create(t, a, gormsession.Attributes{UserID: "alice", Data: []byte("v1")})
+		other := create(t, a, gormsession.Attributes{UserID: "alice"})
 
 		// Created on A: B finds it by reading through, before any poll.
 		if got := mustResolve(t, b, s.Token); string(got.Data) != "v1" {
@@ -67,7 +67,7 @@ func TestSyncCarriesChangesBetweenInstances(t *testing.T) {
 		}
 		mustNotResolve(t, b, other.Token, "it was revoked on A")
 		// Revoked on B, where it was never loaded: A drops it.
-		late := create(t, a, gormsession.NewSession{UserID: "bob"})
+		late := create(t, a, gormsession.Attributes{UserID: "bob"})
 		if err := b.Revoke(ctx, late.ID); err != nil {
 			t.Fatal(err)
 		}
@@ -82,7 +82,7 @@ func TestSyncCarriesChangesBetweenInstances(t *testing.T) {
 func TestBackgroundPollingSeesRevocationWithinInterval(t *testing.T) {
 	tdb := newSQLite(t)
 	a, b := twoInstances(t, tdb, gormsession.ManagerOptions{SyncInterval: 50 * time.Millisecond})
-	s := create(t, a, gormsession.NewSession{UserID: "alice"})
+	s := create(t, a, gormsession.Attributes{UserID: "alice"})
 	mustResolve(t, b, s.Token)
 	if err := a.Revoke(context.Background(), s.ID); err != nil {
 		t.Fatal(err)
@@ -113,7 +113,7 @@ func TestNotifyCarriesRevocationWithoutPolling(t *testing.T) {
 	opts.Notifier = pgnotify.New(dbB, stB.NotifyChannel())
 	b := newManager(t, stB, opts)
 
-	s := create(t, a, gormsession.NewSession{UserID: "alice"})
+	s := create(t, a, gormsession.Attributes{UserID: "alice"})
 	mustResolve(t, b, s.Token)         // read-through
 	time.Sleep(100 * time.Millisecond) // let B's listener start
 	if err := a.Revoke(ctx, s.ID); err != nil {
@@ -122,7 +122,7 @@ func TestNotifyCarriesRevocationWithoutPolling(t *testing.T) {
 	took := waitUntil(t, 5*time.Second, func() bool { _, ok := b.Resolve(context.Background(), s.Token); return !ok })
 	t.Logf("revocation reached the other instance in %v", took)
 
-	u, err := a.SetDevice(ctx, create(t, a, gormsession.NewSession{UserID: "bob"}).ID, "Safari")
+	u, err := a.SetDevice(ctx, create(t, a, gormsession.Attributes{UserID: "bob"}).ID, "Safari")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,6 +227,6 @@ func TestConcurrentStartupMigrates(t *testing.T) {
 		}
 		// And the table is usable.
 		m := newManager(t, newStore(t, tdb, nil), gormsession.ManagerOptions{})
-		mustResolve(t, m, create(t, m, gormsession.NewSession{UserID: "alice"}).Token)
+		mustResolve(t, m, create(t, m, gormsession.Attributes{UserID: "alice"}).Token)
 	})
 }

@@ -74,11 +74,11 @@ func TestMariaDBSessionsSurviveRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := m1.Create(ctx, gormsession.NewSession{UserID: "alice", TenantID: "acme", Device: "Firefox", Data: []byte{0, 1}})
+	s, err := m1.Create(ctx, gormsession.Attributes{UserID: "alice", TenantID: "acme", Device: "Firefox", Data: []byte{0, 1}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	gone, err := m1.Create(ctx, gormsession.NewSession{UserID: "alice"})
+	gone, err := m1.Create(ctx, gormsession.Attributes{UserID: "alice"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -150,7 +150,7 @@ func configOf(c *gin.Context) *config {
 //
 // The returned session has its Token set; an API client that does not use
 // cookies takes it from there.
-func Login(c *gin.Context, m *gormsession.Manager, p gormsession.NewSession) (gormsession.Session, error) {
+func Login(c *gin.Context, m *gormsession.Manager, p gormsession.Attributes) (gormsession.Session, error) {
 	cfg := configOf(c)
 	if cfg.checkOrigin(c) {
 		return gormsession.Session{}, fmt.Errorf("ginmiddleware: login: %w", ErrCrossOrigin)

@@ -38,7 +38,7 @@ func newAuthServer(t testing.TB, m *gormsession.Manager, opts ginmiddleware.Opti
 	private.GET("", me)
 	private.POST("", me)
 	r.POST("/login", func(c *gin.Context) {
-		p := gormsession.NewSession{UserID: c.Query("user"), Device: c.Query("device")}
+		p := gormsession.Attributes{UserID: c.Query("user"), Device: c.Query("device")}
 		if lt := c.Query("lifetime"); lt != "" {
 			d, err := time.ParseDuration(lt)
 			if err != nil {
@@ -121,13 +121,13 @@ func TestAuthenticateHeadersAndCookies(t *testing.T) {
 func testAuthenticateHeadersAndCookies(t *testing.T, dbName string) {
 	e := newEnv(t, dbName)
 	ctx := context.Background()
-	alice := e.create(t, gormsession.NewSession{UserID: "alice"})
-	bob := e.create(t, gormsession.NewSession{UserID: "bob"})
-	revoked := e.create(t, gormsession.NewSession{UserID: "revoked"})
+	alice := e.create(t, gormsession.Attributes{UserID: "alice"})
+	bob := e.create(t, gormsession.Attributes{UserID: "bob"})
+	revoked := e.create(t, gormsession.Attributes{UserID: "revoked"})
 	if err := e.m.Revoke(ctx, revoked.ID); err != nil {
 		t.Fatal(err)
 	}
-	expired := e.create(t, gormsession.NewSession{UserID: "expired", Lifetime: time.Minute})
+	expired := e.create(t, gormsession.Attributes{UserID: "expired", Lifetime: time.Minute})
 	e.Add(time.Minute) // expired is now exactly at its expiry: expired
 	// A token of the right shape that no session has.
 	unknown := gormsession.NewToken()

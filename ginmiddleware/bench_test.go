@@ -27,7 +27,7 @@ func (w *discardWriter) WriteHeader(code int)        { w.code = code }
 // must be 0.
 func BenchmarkRequest(b *testing.B) {
 	e := newEnv(b, "sqlite")
-	s := e.create(b, gormsession.NewSession{UserID: "alice"})
+	s := e.create(b, gormsession.Attributes{UserID: "alice"})
 	handler := func(c *gin.Context) {
 		if _, ok := ginmiddleware.Current(c); ok {
 			c.Status(http.StatusNoContent)

@@ -19,8 +19,8 @@ import (
 // ones and safe methods are not.
 func TestCrossSiteRequestForgeryIsRejected(t *testing.T) {
 	e := newEnv(t, "sqlite")
-	alice := e.create(t, gormsession.NewSession{UserID: "alice"})
-	bob := e.create(t, gormsession.NewSession{UserID: "bob"})
+	alice := e.create(t, gormsession.Attributes{UserID: "alice"})
+	bob := e.create(t, gormsession.Attributes{UserID: "bob"})
 
 	trusted := http.NewCrossOriginProtection()
 	if err := trusted.AddTrustedOrigin("https://app.example"); err != nil {
@@ -137,10 +137,10 @@ func TestCrossSiteRequestForgeryIsRejected(t *testing.T) {
 // login) nor sign the cookie's user out; same-origin requests can.
 func TestLoginAndLogoutCheckTheOriginWithoutAuthenticate(t *testing.T) {
 	e := newEnv(t, "sqlite")
-	alice := e.create(t, gormsession.NewSession{UserID: "alice"})
+	alice := e.create(t, gormsession.Attributes{UserID: "alice"})
 	r := gin.New()
 	r.POST("/login", func(c *gin.Context) {
-		if _, err := ginmiddleware.Login(c, e.m, gormsession.NewSession{UserID: "mallory"}); err != nil {
+		if _, err := ginmiddleware.Login(c, e.m, gormsession.Attributes{UserID: "mallory"}); err != nil {
 			if !errors.Is(err, ginmiddleware.ErrCrossOrigin) {
 				t.Errorf("Login error %v does not wrap ErrCrossOrigin", err)
 			}
@@ -194,7 +194,7 @@ func TestLoginAndLogoutCheckTheOriginWithoutAuthenticate(t *testing.T) {
 // the auth cookie is turned away by RequireSession.
 func TestAnonymousTokenNeverAuthenticates(t *testing.T) {
 	e := newEnv(t, "sqlite")
-	visitor := e.create(t, gormsession.NewSession{Data: []byte("visits")})
+	visitor := e.create(t, gormsession.Attributes{Data: []byte("visits")})
 	srv := newAuthServer(t, e.m, ginmiddleware.Options{})
 	for _, via := range []string{"bearer", "cookie"} {
 		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/private", nil)

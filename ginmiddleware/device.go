@@ -4,7 +4,7 @@ import "github.com/gormsession/gormsession"
 
 // DeviceLabel returns a short readable label for a User-Agent header, such
 // as "Firefox on Linux"; see gormsession.DeviceLabel. Login uses it when
-// NewSession.Device is empty.
+// Attributes.Device is empty.
 //
 // Deprecated: use gormsession.DeviceLabel, which net/http applications can
 // import without Gin.

@@ -21,7 +21,7 @@
 //			c.AbortWithStatus(http.StatusUnauthorized)
 //			return
 //		}
-//		s, err := ginmiddleware.Login(c, m, gormsession.NewSession{UserID: user})
+//		s, err := ginmiddleware.Login(c, m, gormsession.Attributes{UserID: user})
 //		if err != nil {
 //			c.AbortWithStatus(http.StatusInternalServerError)
 //			return

@@ -21,7 +21,7 @@ func TestLoginLogoutWithoutAuthenticate(t *testing.T) {
 	e := newEnv(t, "sqlite")
 	r := gin.New()
 	r.POST("/login", func(c *gin.Context) {
-		if _, err := ginmiddleware.Login(c, e.m, gormsession.NewSession{UserID: "alice"}); err != nil {
+		if _, err := ginmiddleware.Login(c, e.m, gormsession.Attributes{UserID: "alice"}); err != nil {
 			c.AbortWithStatus(http.StatusInternalServerError)
 		}
 	})
@@ -52,7 +52,7 @@ func TestLoginFailsWhenManagerIsClosed(t *testing.T) {
 	}
 	c, _ := gin.CreateTestContext(httptest.NewRecorder())
 	c.Request = httptest.NewRequest(http.MethodPost, "/login", nil)
-	if _, err := ginmiddleware.Login(c, e.m, gormsession.NewSession{UserID: "alice"}); !errors.Is(err, gormsession.ErrClosed) {
+	if _, err := ginmiddleware.Login(c, e.m, gormsession.Attributes{UserID: "alice"}); !errors.Is(err, gormsession.ErrClosed) {
 		t.Fatalf("Login on a closed Manager: %v, want ErrClosed", err)
 	}
 	if sc := c.Writer.Header().Values("Set-Cookie"); len(sc) != 0 {

@@ -79,7 +79,7 @@ func ExampleAuthenticate() {
 	srv := httptest.NewServer(r)
 	defer srv.Close()
 
-	s, err := m.Create(context.Background(), gormsession.NewSession{UserID: "alice"})
+	s, err := m.Create(context.Background(), gormsession.Attributes{UserID: "alice"})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -102,7 +102,7 @@ func ExampleLogin() {
 	r.Use(ginmiddleware.Authenticate(m, ginmiddleware.Options{}))
 	r.POST("/login", func(c *gin.Context) {
 		// A real application checks a password here.
-		s, err := ginmiddleware.Login(c, m, gormsession.NewSession{UserID: c.PostForm("user")})
+		s, err := ginmiddleware.Login(c, m, gormsession.Attributes{UserID: c.PostForm("user")})
 		if err != nil {
 			c.AbortWithStatus(http.StatusInternalServerError)
 			return

@@ -80,7 +80,7 @@ func (e *env) restart(t testing.TB) *gormsession.Manager {
 	return m
 }
 
-func (e *env) create(t testing.TB, p gormsession.NewSession) gormsession.Session {
+func (e *env) create(t testing.TB, p gormsession.Attributes) gormsession.Session {
 	t.Helper()
 	s, err := e.m.Create(context.Background(), p)
 	if err != nil {

@@ -146,7 +146,7 @@ func TestLoginRevokesThePreviousCookieSession(t *testing.T) {
 		t.Fatal("the new session does not resolve")
 	}
 	// A bearer-authenticated login does not revoke the bearer's session.
-	other := e.create(t, gormsession.NewSession{UserID: "carol"})
+	other := e.create(t, gormsession.Attributes{UserID: "carol"})
 	client := srv.Client()
 	post(t, client, srv.URL+"/login?user=carol", 200, "Authorization", "Bearer "+other.Token)
 	if _, ok := e.m.Resolve(context.Background(), other.Token); !ok {
@@ -176,7 +176,7 @@ func TestLoginDeviceLabel(t *testing.T) {
 func TestLogoutBearerSession(t *testing.T) {
 	eachDB(t, func(t *testing.T, dbName string) {
 		e := newEnv(t, dbName)
-		s := e.create(t, gormsession.NewSession{UserID: "alice"})
+		s := e.create(t, gormsession.Attributes{UserID: "alice"})
 		srv := newAuthServer(t, e.m, ginmiddleware.Options{})
 		post(t, srv.Client(), srv.URL+"/logout", 200, "Authorization", "Bearer "+s.Token)
 		if _, ok := e.m.Resolve(context.Background(), s.Token); ok {
@@ -213,7 +213,7 @@ func TestRotate(t *testing.T) {
 		}
 
 		// Bearer session: the new token is in the response, no cookie.
-		b := e.create(t, gormsession.NewSession{UserID: "bob"})
+		b := e.create(t, gormsession.Attributes{UserID: "bob"})
 		resp, rot = post(t, srv.Client(), srv.URL+"/rotate", 200, "Authorization", "Bearer "+b.Token)
 		if sc := resp.Header.Values("Set-Cookie"); len(sc) != 0 {
 			t.Fatalf("bearer rotate set cookies %q", sc)
@@ -233,11 +233,11 @@ func TestRotate(t *testing.T) {
 func TestSignOutOthersAndDevices(t *testing.T) {
 	eachDB(t, func(t *testing.T, dbName string) {
 		e := newEnv(t, dbName)
-		phone := e.create(t, gormsession.NewSession{UserID: "alice", Device: "Safari on iOS"})
+		phone := e.create(t, gormsession.Attributes{UserID: "alice", Device: "Safari on iOS"})
 		e.Add(time.Second)
-		tablet := e.create(t, gormsession.NewSession{UserID: "alice", Device: "Chrome on Android"})
+		tablet := e.create(t, gormsession.Attributes{UserID: "alice", Device: "Chrome on Android"})
 		e.Add(time.Second)
-		bob := e.create(t, gormsession.NewSession{UserID: "bob"})
+		bob := e.create(t, gormsession.Attributes{UserID: "bob"})
 		e.Add(time.Second)
 		srv := newAuthServer(t, e.m, ginmiddleware.Options{})
 		c := jarClient(t, srv)

@@ -317,7 +317,7 @@ func (s *Store) create(ctx context.Context, w http.ResponseWriter, session *sess
 	if len(s.Codecs) == 0 {
 		return fmt.Errorf("gorillastore: save %q: no cookie codecs (New was given no keys)", name)
 	}
-	created, err := s.m.Create(ctx, gormsession.NewSession{Lifetime: maxAgeLifetime(opts.MaxAge), Data: data})
+	created, err := s.m.Create(ctx, gormsession.Attributes{Lifetime: maxAgeLifetime(opts.MaxAge), Data: data})
 	if err != nil {
 		return fmt.Errorf("gorillastore: save %q: %w", name, err)
 	}

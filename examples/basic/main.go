@@ -106,7 +106,7 @@ func handler(m *gormsession.Manager) http.Handler {
 			http.Error(w, "a name of 1 to 64 characters, please", http.StatusBadRequest)
 			return
 		}
-		s, err := m.Create(r.Context(), gormsession.NewSession{UserID: user, Device: gormsession.DeviceLabel(r.UserAgent())})
+		s, err := m.Create(r.Context(), gormsession.Attributes{UserID: user, Device: gormsession.DeviceLabel(r.UserAgent())})
 		if err != nil {
 			slog.Error("sign in", "err", err)
 			http.Error(w, "sessions are unavailable, try again shortly", http.StatusServiceUnavailable)

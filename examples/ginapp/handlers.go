@@ -127,7 +127,7 @@ func (a *app) signIn(c *gin.Context) {
 		return
 	}
 	// Login writes the session to the database, then sets its cookie.
-	if _, err := ginmiddleware.Login(c, a.m, gormsession.NewSession{UserID: name}); err != nil {
+	if _, err := ginmiddleware.Login(c, a.m, gormsession.Attributes{UserID: name}); err != nil {
 		unavailable(c, err)
 		return
 	}
@@ -259,7 +259,7 @@ func (a *app) apiLogin(c *gin.Context) {
 		c.JSON(http.StatusUnauthorized, gin.H{"error": "wrong username or password"})
 		return
 	}
-	s, err := a.m.Create(c.Request.Context(), gormsession.NewSession{
+	s, err := a.m.Create(c.Request.Context(), gormsession.Attributes{
 		UserID: cred.Username,
 		Device: gormsession.DeviceLabel(c.GetHeader("User-Agent")),
 	})

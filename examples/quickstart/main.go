@@ -69,7 +69,7 @@ func run(ctx context.Context, path string, out io.Writer) (err error) {
 	mux.HandleFunc("POST /signin", func(w http.ResponseWriter, r *http.Request) {
 		// Check the password here. Create writes the row before it hands
 		// out the token: a restart cannot forget a signed-in user.
-		s, err := m.Create(r.Context(), gormsession.NewSession{
+		s, err := m.Create(r.Context(), gormsession.Attributes{
 			UserID: r.FormValue("user"),
 			Device: gormsession.DeviceLabel(r.UserAgent()),
 		})
@@ -135,7 +135,7 @@ func run(ctx context.Context, path string, out io.Writer) (err error) {
 	}
 
 	// An app gets a bearer token.
-	phone, err := m.Create(ctx, gormsession.NewSession{UserID: "alice", Device: "Phone app"})
+	phone, err := m.Create(ctx, gormsession.Attributes{UserID: "alice", Device: "Phone app"})
 	if err != nil {
 		return err
 	}
