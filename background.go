@@ -123,10 +123,6 @@ func (m *Manager) retryRevocations(ctx context.Context) error {
 	return nil
 }
 
-// PendingRemovals returns how many revocations the Backend has not yet
-// acknowledged; they are retried in the background.
-func (m *Manager) PendingRemovals() int { return m.pending.len() }
-
 // pruneRevoked forgets the revoked IDs that no row read from now on can
 // contradict: those whose revocation is persisted and older than the
 // longest read the Manager may still apply.

@@ -133,8 +133,8 @@ func BenchmarkLoad(b *testing.B) {
 				secs = time.Since(start).Seconds()
 				runtime.GC()
 				runtime.ReadMemStats(&after)
-				if m.Len() != n {
-					b.Fatalf("loaded %d sessions, want %d", m.Len(), n)
+				if resident(m) != n {
+					b.Fatalf("loaded %d sessions, want %d", resident(m), n)
 				}
 				perSession = float64(after.HeapAlloc-before.HeapAlloc) / float64(n)
 				runtime.KeepAlive(m)

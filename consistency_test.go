@@ -234,7 +234,7 @@ func TestChangeFeedAppliesByVersionNotClock(t *testing.T) {
 		s := create(t, a, gormsession.Attributes{UserID: "alice", Data: []byte("v1")})
 		time.Sleep(2 * time.Millisecond)
 		mustResolve(t, b, s.Token) // B records activity, stamped by its clock
-		if _, err := a.SetData(ctx, s.ID, []byte("v2")); err != nil {
+		if _, err := setData(a, ctx, s.ID, []byte("v2")); err != nil {
 			t.Fatal(err)
 		}
 		if err := b.Sync(ctx); err != nil {
@@ -259,7 +259,7 @@ func TestUpdateNeverReinsertsADeletedRow(t *testing.T) {
 		if n, err := newStore(t, tdb, nil).RemoveExpired(ctx, time.Now().Add(2*time.Hour)); err != nil || n != 1 {
 			t.Fatalf("RemoveExpired = %d, %v", n, err)
 		}
-		if _, err := m.SetData(ctx, s.ID, []byte("late")); !errors.Is(err, gormsession.ErrNotFound) {
+		if _, err := setData(m, ctx, s.ID, []byte("late")); !errors.Is(err, gormsession.ErrNotFound) {
 			t.Fatalf("Update of a deleted session = %v, want ErrNotFound", err)
 		}
 		if _, found, err := st.Get(ctx, s.ID); found || err != nil {
@@ -310,7 +310,7 @@ func TestRevocationDuringOutageSurvivesRestart(t *testing.T) {
 		if fi, err := os.Stat(journal); err != nil || fi.Size() != 0 {
 			t.Fatalf("journal after replay: %v, %v; want an empty file", fi, err)
 		}
-		if n := m2.PendingRemovals(); n != 0 {
+		if n := m2.Stats().PendingRevocations; n != 0 {
 			t.Fatalf("%d revocations still pending after replay", n)
 		}
 	})
@@ -362,7 +362,7 @@ func TestRevokedMarkerOutlivesItsQueuedWrite(t *testing.T) {
 		if _, err := m.Cleanup(ctx); err != nil {
 			t.Fatal(err)
 		}
-		if n := m.PendingRemovals(); n != 0 {
+		if n := m.Stats().PendingRevocations; n != 0 {
 			t.Fatalf("PendingRemovals = %d after the database came back", n)
 		}
 		mustNotResolve(t, m, s.Token, "it was revoked")

@@ -148,10 +148,6 @@ func buildStatements(t string) statements {
 // TableName returns the name of the table the Store uses.
 func (s *Store) TableName() string { return s.table }
 
-// Dialect returns the name of the GORM dialect of the Store's database
-// ("sqlite", "postgres", "mysql", ...).
-func (s *Store) Dialect() string { return s.dialect }
-
 // migrationLockKey is the PostgreSQL advisory lock that serializes
 // migrations of every Store, so that instances starting together do not
 // race to create the same table, index or function.
@@ -242,15 +238,6 @@ func (s *Store) installNotifyTrigger(conn *gorm.DB) error {
 	}
 	return conn.Exec("CREATE TRIGGER ? AFTER INSERT OR UPDATE OR DELETE ON "+s.quoted+
 		" FOR EACH STATEMENT EXECUTE FUNCTION gormsession_notify()", clause.Table{Name: trigger}).Error
-}
-
-// NotifyChannel returns the PostgreSQL NOTIFY channel on which the Store's
-// trigger announces changes: the table name (without its schema).
-func (s *Store) NotifyChannel() string {
-	if _, bare, found := strings.Cut(s.table, "."); found {
-		return bare
-	}
-	return s.table
 }
 
 // exec runs one of the Store's statements and returns the rows it changed.

@@ -614,7 +614,9 @@ const maxUpdateAttempts = 8
 // Update changes the session with the given ID: fn receives a copy and may
 // change TenantID, Device, Data and ExpiresAt (changes to ID, Token, UserID,
 // CreatedAt, UpdatedAt and Version are ignored). fn must not modify the
-// bytes of the Data it receives; assign a new slice instead.
+// bytes of the Data it receives; assign a new slice instead. fn sees
+// UpdatedAt set to the time of this update, by the Manager's clock, so that
+// it can set an expiry relative to it (a sliding lifetime).
 //
 // The write is conditional on the version fn saw: when another writer, on
 // this instance or another, changed the session first, Update reads the
@@ -687,10 +689,12 @@ func (m *Manager) current(ctx context.Context, id string) (Session, error) {
 
 // change applies fn to a copy of cur and returns the session to write.
 func (m *Manager) change(cur Session, fn func(*Session)) (Session, error) {
+	now := m.clock()
 	s := cur
+	s.UpdatedAt = now
 	fn(&s)
 	s.ID, s.Token, s.UserID, s.CreatedAt, s.Version = cur.ID, "", cur.UserID, cur.CreatedAt, cur.Version
-	s.UpdatedAt = m.clock()
+	s.UpdatedAt = now
 	if err := fitFields(&s); err != nil {
 		return Session{}, err
 	}
@@ -700,28 +704,6 @@ func (m *Manager) change(cur Session, fn func(*Session)) (Session, error) {
 		s.Data = cloneData(s.Data)
 	}
 	return s, nil
-}
-
-// SetTenant sets the tenant of the session with the given ID.
-func (m *Manager) SetTenant(ctx context.Context, id, tenantID string) (Session, error) {
-	return m.Update(ctx, id, func(s *Session) { s.TenantID = tenantID })
-}
-
-// SetDevice sets the device label of the session with the given ID.
-func (m *Manager) SetDevice(ctx context.Context, id, device string) (Session, error) {
-	return m.Update(ctx, id, func(s *Session) { s.Device = device })
-}
-
-// SetData replaces the payload of the session with the given ID. data is
-// copied.
-func (m *Manager) SetData(ctx context.Context, id string, data []byte) (Session, error) {
-	return m.Update(ctx, id, func(s *Session) { s.Data = data })
-}
-
-// SetExpiry sets when the session with the given ID expires; the zero time
-// means never.
-func (m *Manager) SetExpiry(ctx context.Context, id string, expiresAt time.Time) (Session, error) {
-	return m.Update(ctx, id, func(s *Session) { s.ExpiresAt = expiresAt })
 }
 
 // Rotate replaces the session of token with a new one: a new token, the same
@@ -781,12 +763,3 @@ func (m *Manager) Close() error {
 	}
 	return nil
 }
-
-// Lifetime returns the lifetime of a session created with a zero
-// Attributes.Lifetime; a negative value means such sessions never expire.
-func (m *Manager) Lifetime() time.Duration { return m.opts.Lifetime }
-
-// Now returns the current time by the Manager's clock (ManagerOptions.Now),
-// so that code computing expiry times for Update agrees with the Manager on
-// what "now" is.
-func (m *Manager) Now() time.Time { return m.now() }

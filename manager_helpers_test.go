@@ -3,6 +3,7 @@ package gormsession_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/gormsession/gormsession"
 )
@@ -19,4 +20,28 @@ func newManager(t testing.TB, b gormsession.Backend, opts gormsession.ManagerOpt
 	// of theirs. Tests that care about Close's error call it themselves.
 	t.Cleanup(func() { _ = m.Close() })
 	return m
+}
+
+// resident returns the number of sessions m holds in memory.
+func resident(m *gormsession.Manager) int {
+	st := m.Stats()
+	return st.SignedIn + st.Anonymous
+}
+
+// setData, setTenant, setDevice and setExpiry change one field of the
+// session id through Manager.Update.
+func setData(m *gormsession.Manager, ctx context.Context, id string, data []byte) (gormsession.Session, error) {
+	return m.Update(ctx, id, func(s *gormsession.Session) { s.Data = data })
+}
+
+func setTenant(m *gormsession.Manager, ctx context.Context, id, tenant string) (gormsession.Session, error) {
+	return m.Update(ctx, id, func(s *gormsession.Session) { s.TenantID = tenant })
+}
+
+func setDevice(m *gormsession.Manager, ctx context.Context, id, device string) (gormsession.Session, error) {
+	return m.Update(ctx, id, func(s *gormsession.Session) { s.Device = device })
+}
+
+func setExpiry(m *gormsession.Manager, ctx context.Context, id string, at time.Time) (gormsession.Session, error) {
+	return m.Update(ctx, id, func(s *gormsession.Session) { s.ExpiresAt = at })
 }

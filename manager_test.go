@@ -103,7 +103,7 @@ func TestSessionsSurviveRestart(t *testing.T) {
 		mustNotResolve(t, m2, revoked.Token, "it was revoked before the restart")
 		mustNotResolve(t, m2, short.Token, "it expired")
 		mustNotResolve(t, m2, rotatedFrom.Token, "it was rotated away")
-		if n := m2.Len(); n != len(kept) {
+		if n := resident(m2); n != len(kept) {
 			t.Fatalf("restarted Manager loaded %d sessions, want %d", n, len(kept))
 		}
 	})
@@ -208,17 +208,17 @@ func TestSetTenantDeviceDataExpiry(t *testing.T) {
 		m := newManager(t, newStore(t, tdb, nil), gormsession.ManagerOptions{Now: clk.Now})
 		s := create(t, m, gormsession.Attributes{UserID: "alice", Data: []byte("v1")})
 		clk.Add(time.Minute)
-		if _, err := m.SetTenant(ctx, s.ID, "acme"); err != nil {
+		if _, err := setTenant(m, ctx, s.ID, "acme"); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := m.SetDevice(ctx, s.ID, "Edge on Windows"); err != nil {
+		if _, err := setDevice(m, ctx, s.ID, "Edge on Windows"); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := m.SetData(ctx, s.ID, []byte("v2")); err != nil {
+		if _, err := setData(m, ctx, s.ID, []byte("v2")); err != nil {
 			t.Fatal(err)
 		}
 		exp := clk.Now().Add(10 * time.Minute).UTC().Truncate(time.Microsecond)
-		u, err := m.SetExpiry(ctx, s.ID, exp)
+		u, err := setExpiry(m, ctx, s.ID, exp)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -241,7 +241,7 @@ func TestSetTenantDeviceDataExpiry(t *testing.T) {
 		m2 := newManager(t, newStore(t, tdb, nil), gormsession.ManagerOptions{Now: clk.Now})
 		sameSession(t, mustResolve(t, m2, s.Token), want)
 
-		if _, err := m.SetTenant(ctx, gormsession.HashToken("nope"), "x"); !errors.Is(err, gormsession.ErrNotFound) {
+		if _, err := setTenant(m, ctx, gormsession.HashToken("nope"), "x"); !errors.Is(err, gormsession.ErrNotFound) {
 			t.Fatalf("SetTenant of unknown session: %v, want ErrNotFound", err)
 		}
 	})
@@ -301,11 +301,11 @@ func TestDatabaseDown(t *testing.T) {
 		sqlDB, _ := db.DB()
 		sqlDB.Close()
 
-		before := m.Len()
+		before := resident(m)
 		if s, err := m.Create(ctx, gormsession.Attributes{UserID: "carol"}); err == nil || s.Token != "" {
 			t.Fatalf("Create with the database down = %+v, %v; want an error and no token", s, err)
 		}
-		if m.Len() != before || len(m.ListUser("carol")) != 0 {
+		if resident(m) != before || len(m.ListUser("carol")) != 0 {
 			t.Fatal("a failed Create left a session in memory")
 		}
 		mustResolve(t, m, a.Token)
@@ -313,10 +313,10 @@ func TestDatabaseDown(t *testing.T) {
 			t.Fatal("Revoke with the database down returned no error")
 		}
 		mustNotResolve(t, m, b.Token, "it was revoked, even if the database was down")
-		if m.PendingRemovals() != 1 {
-			t.Fatalf("PendingRemovals = %d, want 1", m.PendingRemovals())
+		if m.Stats().PendingRevocations != 1 {
+			t.Fatalf("PendingRemovals = %d, want 1", m.Stats().PendingRevocations)
 		}
-		if _, err := m.SetData(ctx, a.ID, []byte("x")); err == nil {
+		if _, err := setData(m, ctx, a.ID, []byte("x")); err == nil {
 			t.Fatal("SetData with the database down returned no error")
 		}
 		if got := mustResolve(t, m, a.Token); len(got.Data) != 0 {
@@ -346,8 +346,8 @@ func TestFailedRevokeIsRetriedAndNeverComesBack(t *testing.T) {
 		}
 		mustNotResolve(t, m1, s.Token, "revoked")
 		repair()
-		if m1.PendingRemovals() != 2 {
-			t.Fatalf("PendingRemovals = %d, want 2", m1.PendingRemovals())
+		if m1.Stats().PendingRevocations != 2 {
+			t.Fatalf("PendingRemovals = %d, want 2", m1.Stats().PendingRevocations)
 		}
 		if err := m1.Close(); err != nil { // Close retries what is pending
 			t.Fatalf("Close: %v", err)
@@ -370,7 +370,7 @@ func TestBackgroundRetryRemovesPendingRows(t *testing.T) {
 	}
 	repair()
 	deadline := time.Now().Add(10 * time.Second)
-	for m.PendingRemovals() != 0 && time.Now().Before(deadline) {
+	for m.Stats().PendingRevocations != 0 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	if _, found, err := st.Get(ctx, s.ID); found || err != nil {
@@ -391,8 +391,8 @@ func TestCleanupRemovesExpiredFromMemoryAndDatabase(t *testing.T) {
 		if err != nil || n != 1 {
 			t.Fatalf("Cleanup = %d, %v; want 1, nil", n, err)
 		}
-		if m.Len() != 1 || len(m.ListUser("alice")) != 1 {
-			t.Fatalf("after Cleanup: %d in memory", m.Len())
+		if resident(m) != 1 || len(m.ListUser("alice")) != 1 {
+			t.Fatalf("after Cleanup: %d in memory", resident(m))
 		}
 		rows, _ := st.LoadAll(ctx)
 		if len(rows) != 1 || rows[0].ID != long.ID {
@@ -532,7 +532,7 @@ func TestConcurrentCreateResolveRevoke(t *testing.T) {
 			t.Error(err)
 		}
 		want := workers * (each / 2)
-		if n := m.Len(); n != want {
+		if n := resident(m); n != want {
 			t.Fatalf("%d sessions in memory, want %d", n, want)
 		}
 	})
@@ -575,10 +575,10 @@ func TestLongFields(t *testing.T) {
 		if _, err := m.Create(ctx, gormsession.Attributes{UserID: long}); !errors.Is(err, gormsession.ErrTooLong) {
 			t.Fatalf("Create with a long user ID: %v, want ErrTooLong", err)
 		}
-		if _, err := m.SetTenant(ctx, s.ID, long); !errors.Is(err, gormsession.ErrTooLong) {
+		if _, err := setTenant(m, ctx, s.ID, long); !errors.Is(err, gormsession.ErrTooLong) {
 			t.Fatalf("SetTenant with a long tenant: %v, want ErrTooLong", err)
 		}
-		if _, err := m.SetDevice(ctx, s.ID, ua); err != nil {
+		if _, err := setDevice(m, ctx, s.ID, ua); err != nil {
 			t.Fatalf("SetDevice with a long label: %v", err)
 		}
 	})

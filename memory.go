@@ -148,9 +148,9 @@ func (m *Manager) lookup(id string) *entry {
 	return e
 }
 
-// Len returns the number of sessions in memory, signed-in and anonymous,
-// including expired ones not yet cleaned up.
-func (m *Manager) Len() int {
+// resident returns the number of sessions in memory, signed-in and
+// anonymous, including expired ones not yet cleaned up.
+func (m *Manager) resident() int {
 	n := m.anon.len()
 	for i := range m.shards {
 		sh := &m.shards[i]

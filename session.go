@@ -179,16 +179,16 @@ var (
 // rejected with ErrTooLong.
 const MaxFieldLen = 191
 
-// TokenBytes is the number of random bytes in a token.
-const TokenBytes = 32
+// tokenBytes is the number of random bytes in a token.
+const tokenBytes = 32
 
 // tokenLen is the length of a token's base64url (unpadded) text.
-const tokenLen = (TokenBytes*8 + 5) / 6
+const tokenLen = (tokenBytes*8 + 5) / 6
 
 // NewToken returns a new random token: 32 bytes from crypto/rand, encoded as
 // base64url without padding (43 characters).
 func NewToken() string {
-	var b [TokenBytes]byte
+	var b [tokenBytes]byte
 	rand.Read(b[:]) // crypto/rand.Read never returns an error
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }

@@ -526,7 +526,7 @@ func (s *sim) quiesce() {
 		in.rw.RLock()
 		resume := in.f.pause()
 		_, err := in.m.Cleanup(ctx)
-		if err != nil || in.m.PendingRemovals() != 0 {
+		if err != nil || in.m.Stats().PendingRevocations != 0 {
 			s.fatalf("I5: instance %d could not write its queued revocations once the database was back: %v", in.idx, err)
 		}
 		resume()

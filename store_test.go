@@ -120,7 +120,7 @@ func TestMigrateUpgradesOlderTable(t *testing.T) {
 			s.TenantID != "" || !s.ExpiresAt.Equal(expires) || !s.CreatedAt.Equal(created) {
 			t.Fatalf("upgraded row = %+v", s)
 		}
-		if _, err := m.SetTenant(context.Background(), s.ID, "acme"); err != nil {
+		if _, err := setTenant(m, context.Background(), s.ID, "acme"); err != nil {
 			t.Fatalf("SetTenant on upgraded row: %v", err)
 		}
 	})

@@ -142,7 +142,7 @@ func (m *Manager) resync(ctx context.Context, start time.Time) error {
 	if !ok {
 		return m.sync.feed.Changes(ctx, time.Time{}, m.applyChange)
 	}
-	present := make(map[string]struct{}, m.Len())
+	present := make(map[string]struct{}, m.resident())
 	err := streamer.Stream(ctx, start, func(s *Session) error {
 		present[s.ID] = struct{}{}
 		m.learn(s)

@@ -35,7 +35,7 @@ func TestSyncCarriesChangesBetweenInstances(t *testing.T) {
 			t.Fatalf("B read %q", got.Data)
 		}
 		// Updated on A: B sees the new data after a poll.
-		if _, err := a.SetData(ctx, s.ID, []byte("v2")); err != nil {
+		if _, err := setData(a, ctx, s.ID, []byte("v2")); err != nil {
 			t.Fatal(err)
 		}
 		if err := b.Sync(ctx); err != nil {
@@ -110,7 +110,7 @@ func TestNotifyCarriesRevocationWithoutPolling(t *testing.T) {
 	// An hour between polls: only NOTIFY can explain a fast update.
 	opts := gormsession.ManagerOptions{SyncInterval: time.Hour}
 	a := newManager(t, stA, opts)
-	opts.Notifier = pgnotify.New(dbB, stB.NotifyChannel())
+	opts.Notifier = pgnotify.New(dbB, stB.TableName())
 	b := newManager(t, stB, opts)
 
 	s := create(t, a, gormsession.Attributes{UserID: "alice"})
@@ -122,7 +122,7 @@ func TestNotifyCarriesRevocationWithoutPolling(t *testing.T) {
 	took := waitUntil(t, 5*time.Second, func() bool { _, ok := b.Resolve(context.Background(), s.Token); return !ok })
 	t.Logf("revocation reached the other instance in %v", took)
 
-	u, err := a.SetDevice(ctx, create(t, a, gormsession.Attributes{UserID: "bob"}).ID, "Safari")
+	u, err := setDevice(a, ctx, create(t, a, gormsession.Attributes{UserID: "bob"}).ID, "Safari")
 	if err != nil {
 		t.Fatal(err)
 	}

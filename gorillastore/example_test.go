@@ -95,7 +95,7 @@ func ExampleStore_Save_logout() {
 	if err := session.Save(r, w); err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println("sessions:", m.Len())
+	fmt.Println("sessions:", m.Stats().Anonymous)
 
 	// Its logout request.
 	r = httptest.NewRequest("POST", "/logout", nil)
@@ -106,7 +106,7 @@ func ExampleStore_Save_logout() {
 	if err := session.Save(r, w); err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println("sessions:", m.Len())
+	fmt.Println("sessions:", m.Stats().Anonymous)
 	fmt.Println("cookie Max-Age:", w.Result().Cookies()[0].MaxAge)
 	// Output:
 	// sessions: 1

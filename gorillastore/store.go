@@ -95,19 +95,17 @@ func New(m *gormsession.Manager, keyPairs ...[]byte) *Store {
 	return s
 }
 
+// defaultMaxAge is the MaxAge of the default Options: 30 days, as for
+// gorilla's CookieStore and FilesystemStore.
+const defaultMaxAge = 86400 * 30
+
 func (s *Store) defaultOptions() *sessions.Options {
-	maxAge := 0
-	if s.m != nil {
-		if lt := s.m.Lifetime(); lt > 0 {
-			maxAge = int(lt / time.Second)
-		}
-	}
 	// The cookie carries a bearer credential: Secure by default. Browsers
 	// accept Secure cookies from http://localhost, so development does not
 	// need it off; plain HTTP on another host does (Options.Secure = false).
 	return &sessions.Options{
 		Path:     "/",
-		MaxAge:   maxAge,
+		MaxAge:   defaultMaxAge,
 		HttpOnly: true,
 		Secure:   true,
 		SameSite: http.SameSiteLaxMode,
@@ -343,16 +341,9 @@ func (s *Store) update(ctx context.Context, w http.ResponseWriter, session *sess
 		return fmt.Errorf("gorillastore: save %q: encode cookie: %w", name, err)
 	}
 	lifetime := maxAgeLifetime(opts.MaxAge)
-	if lifetime == 0 {
-		lifetime = s.m.Lifetime()
-	}
-	var expires time.Time
-	if lifetime > 0 {
-		expires = s.m.Now().Add(lifetime)
-	}
 	updated, err := s.m.Update(ctx, gormsession.HashToken(token), func(x *gormsession.Session) {
 		x.Data = data
-		x.ExpiresAt = expires
+		x.ExpiresAt = slide(x, lifetime)
 	})
 	if err != nil {
 		return fmt.Errorf("gorillastore: save %q: %w", name, err)
@@ -369,6 +360,20 @@ func (s *Store) update(ctx context.Context, w http.ResponseWriter, session *sess
 func (s *Store) prime(saved *gormsession.Session, values map[any]any) {
 	if len(saved.Data) > 0 && roundTrips(s.codec(), values) {
 		s.cache.put(saved.ID, saved.Data, values)
+	}
+}
+
+// slide returns the expiry of x saved now (x.UpdatedAt): lifetime from now;
+// for a browser-session cookie (lifetime 0), the lifetime the session was
+// created with, from now; never for a negative lifetime.
+func slide(x *gormsession.Session, lifetime time.Duration) time.Time {
+	switch {
+	case lifetime > 0:
+		return x.UpdatedAt.Add(lifetime)
+	case lifetime < 0 || x.ExpiresAt.IsZero():
+		return time.Time{}
+	default:
+		return x.UpdatedAt.Add(x.ExpiresAt.Sub(x.CreatedAt))
 	}
 }
 

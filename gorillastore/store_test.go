@@ -47,7 +47,8 @@ func TestNewSessionSaveAndReadBack(t *testing.T) {
 			t.Fatalf("Save: %v", saveErr)
 		}
 		sc := setCookie(t, resp, "s")
-		want := []string{"Expires", "HttpOnly", "Max-Age=7200", "Path=/", "SameSite=Lax", "Secure"}
+		// The default MaxAge is gorilla's 30 days, whatever the Manager's lifetime.
+		want := []string{"Expires", "HttpOnly", "Max-Age=2592000", "Path=/", "SameSite=Lax", "Secure"}
 		if got := attrs(sc); !sameStrings(got, want) {
 			t.Fatalf("default cookie attributes %q, want %q", got, want)
 		}
@@ -176,7 +177,7 @@ func TestMaxAgeZeroIsBrowserSessionCookie(t *testing.T) {
 		e.clock.Add(time.Hour)
 		b.get("/?set=user=bob")
 		s, _ = e.m.Get(rep.ID)
-		if want := e.clock.Now().Add(lifetime); !s.ExpiresAt.Equal(want) {
+		if want := e.clock.Now().Truncate(time.Microsecond).Add(lifetime); !s.ExpiresAt.Equal(want) {
 			t.Fatalf("ExpiresAt after a save %v, want %v", s.ExpiresAt, want)
 		}
 		e.clock.Add(lifetime - time.Minute)

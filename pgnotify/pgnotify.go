@@ -9,8 +9,7 @@
 //
 //	store, _ := gormsession.NewStore(db, gormsession.StoreOptions{})
 //	m, _ := gormsession.NewManager(ctx, store, gormsession.ManagerOptions{
-//		SyncInterval: time.Second,                // polling stays as the safety net
-//		Notifier:     pgnotify.New(db, store.NotifyChannel()),
+//		Notifier: pgnotify.New(db, store.TableName()), // polling stays as the safety net
 //	})
 //
 // The Listener holds one connection of the *gorm.DB's pool while it
@@ -22,6 +21,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"gorm.io/gorm"
@@ -37,10 +37,15 @@ type Listener struct {
 
 var _ gormsession.ChangeNotifier = (*Listener)(nil)
 
-// New returns a Listener for channel on db, which must have been opened
-// with gorm.io/driver/postgres (the pgx driver).
-func New(db *gorm.DB, channel string) *Listener {
-	return &Listener{db: db, channel: channel}
+// New returns a Listener for the changes of the sessions table named table
+// (as given to the Store, schema.table or not) on db, which must have been
+// opened with gorm.io/driver/postgres (the pgx driver). The Store's trigger
+// announces them on a channel named after the table without its schema.
+func New(db *gorm.DB, table string) *Listener {
+	if i := strings.LastIndexByte(table, '.'); i >= 0 {
+		table = table[i+1:]
+	}
+	return &Listener{db: db, channel: table}
 }
 
 // pgxConner is the pgx stdlib connection, which exposes its *pgx.Conn.

@@ -70,7 +70,7 @@ func run(ctx context.Context, f exampleapp.Flags) error {
 			slog.Error("close sessions", "err", err)
 		}
 	}()
-	return exampleapp.Serve(ctx, f.Addr, handler(m), "db", exampleapp.Redact(f.DSN), "sessions", m.Len())
+	return exampleapp.Serve(ctx, f.Addr, handler(m), "db", exampleapp.Redact(f.DSN), "sessions", m.Stats().SignedIn)
 }
 
 // newManager migrates the sessions table on db and loads its sessions.

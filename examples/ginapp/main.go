@@ -162,7 +162,7 @@ func run(ctx context.Context, cfg config) error {
 		}
 	}()
 	return exampleapp.Serve(ctx, cfg.Addr, a.routes(), "db", exampleapp.Redact(cfg.DSN),
-		"table", cfg.table, "sessions", a.m.Len(), "sync", cfg.sync, "notify", cfg.notify)
+		"table", cfg.table, "sessions", a.m.Stats().SignedIn, "sync", cfg.sync, "notify", cfg.notify)
 }
 
 // newApp makes the sessions store and Manager on db and the demo users.
@@ -184,7 +184,7 @@ func newApp(ctx context.Context, db *gorm.DB, cfg config) (*app, error) {
 	}
 	opts := gormsession.ManagerOptions{SyncInterval: cfg.sync}
 	if cfg.notify {
-		opts.Notifier = pgnotify.New(db, store.NotifyChannel())
+		opts.Notifier = pgnotify.New(db, store.TableName())
 	}
 	m, err := gormsession.NewManager(ctx, store, opts)
 	if err != nil {
