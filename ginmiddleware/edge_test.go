@@ -94,7 +94,7 @@ func TestSaveErrorIsReturned(t *testing.T) {
 	if !errors.Is(saveErr, gorillastore.ErrTooLarge) {
 		t.Fatalf("Save of an oversized session: %v, want ErrTooLarge", saveErr)
 	}
-	if n := e.m.Stats().SignedIn+e.m.Stats().Anonymous; n != 0 {
+	if n := e.m.Stats().SignedIn + e.m.Stats().Anonymous; n != 0 {
 		t.Fatalf("a failed Save left %d sessions", n)
 	}
 }
