@@ -40,7 +40,7 @@ func (m *Manager) Cleanup(ctx context.Context) (int, error) {
 		// An idle session's row is not expired by expires_at: end it by ID.
 		// A restart would not load it either (it is idle), so it is not
 		// journaled.
-		if err := m.backend.Remove(ctx, id); err != nil {
+		if err := m.backend.Revoke(ctx, id); err != nil {
 			errs = append(errs, err)
 			break
 		}

@@ -349,7 +349,7 @@ func TestRevokedMarkerOutlivesItsQueuedWrite(t *testing.T) {
 			SyncInterval: time.Hour, Now: clock.Now, RetryInterval: time.Hour, CleanupInterval: -1,
 		})
 		s := create(t, m, gormsession.Attributes{UserID: "alice"})
-		f.fail("Remove", true)
+		f.fail("Revoke", true)
 		if err := m.Revoke(ctx, s.ID); !errors.Is(err, gormsession.ErrNotPersisted) {
 			t.Fatalf("Revoke = %v, want ErrNotPersisted", err)
 		}
@@ -358,7 +358,7 @@ func TestRevokedMarkerOutlivesItsQueuedWrite(t *testing.T) {
 			t.Fatal("Cleanup retried the failing write without an error")
 		}
 		mustNotResolve(t, m, s.Token, "its revocation is still queued")
-		f.fail("Remove", false)
+		f.fail("Revoke", false)
 		if _, err := m.Cleanup(ctx); err != nil {
 			t.Fatal(err)
 		}

@@ -167,19 +167,19 @@ func (f *faultyBackend) Rotate(ctx context.Context, oldID, newID string, at time
 	return s, f.after("Rotate", err)
 }
 
-func (f *faultyBackend) Remove(ctx context.Context, id string) error {
-	if err := f.before("Remove"); err != nil {
+func (f *faultyBackend) Revoke(ctx context.Context, id string) error {
+	if err := f.before("Revoke"); err != nil {
 		return err
 	}
-	return f.after("Remove", f.Store.Remove(ctx, id))
+	return f.after("Revoke", f.Store.Revoke(ctx, id))
 }
 
-func (f *faultyBackend) RemoveUser(ctx context.Context, userID, exceptID string, before time.Time) ([]string, error) {
-	if err := f.before("RemoveUser"); err != nil {
+func (f *faultyBackend) RevokeUser(ctx context.Context, userID, exceptID string, before time.Time) ([]string, error) {
+	if err := f.before("RevokeUser"); err != nil {
 		return nil, err
 	}
-	ids, err := f.Store.RemoveUser(ctx, userID, exceptID, before)
-	return ids, f.after("RemoveUser", err)
+	ids, err := f.Store.RevokeUser(ctx, userID, exceptID, before)
+	return ids, f.after("RevokeUser", err)
 }
 
 func (f *faultyBackend) RemoveExpired(ctx context.Context, now time.Time) (int64, error) {

@@ -60,7 +60,7 @@ type statements struct {
 
 var (
 	_ Backend        = (*Store)(nil)
-	_ UserRemover    = (*Store)(nil)
+	_ UserRevoker    = (*Store)(nil)
 	_ ExpiredRemover = (*Store)(nil)
 	_ Streamer       = (*Store)(nil)
 	_ Toucher        = (*Store)(nil)
@@ -334,7 +334,7 @@ func (s *Store) Rotate(ctx context.Context, oldID, newID string, at time.Time) (
 
 // Remove revokes the session with id: its row becomes a tombstone until
 // cleanup deletes it. A missing id is not an error.
-func (s *Store) Remove(ctx context.Context, id string) error {
+func (s *Store) Revoke(ctx context.Context, id string) error {
 	now := time.Now().UTC()
 	if _, err := s.exec(ctx, s.sql.remove, now, now, id); err != nil {
 		return fmt.Errorf("gormsession: remove %s: %w", id, err)
@@ -346,7 +346,7 @@ func (s *Store) Remove(ctx context.Context, id string) error {
 // createdBefore, except exceptID, and returns their IDs: in one statement
 // with RETURNING where the dialect has it, else in a transaction that
 // selects them for update first.
-func (s *Store) RemoveUser(ctx context.Context, userID, exceptID string, createdBefore time.Time) ([]string, error) {
+func (s *Store) RevokeUser(ctx context.Context, userID, exceptID string, createdBefore time.Time) ([]string, error) {
 	now := time.Now().UTC()
 	before := createdBefore.UTC()
 	var ids []string

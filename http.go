@@ -39,8 +39,8 @@ type CookieOptions struct {
 	CrossOrigin *http.CrossOriginProtection
 }
 
-// CookieName returns the configured cookie name or its default.
-func (o CookieOptions) CookieName() string {
+// cookieName returns the configured cookie name or its default.
+func (o CookieOptions) cookieName() string {
 	if o.Name == "" {
 		return DefaultCookieName
 	}
@@ -69,7 +69,7 @@ func (o CookieOptions) ExpiredCookie() *http.Cookie {
 
 func (o CookieOptions) base() *http.Cookie {
 	c := &http.Cookie{
-		Name:     o.CookieName(),
+		Name:     o.cookieName(),
 		Path:     o.Path,
 		Domain:   o.Domain,
 		HttpOnly: true,
@@ -161,7 +161,7 @@ func FromContext(ctx context.Context) (Session, bool) {
 // Every response gets "Vary: Cookie, Authorization", since it may depend
 // on the session.
 func Middleware(m *Manager, opts CookieOptions) func(http.Handler) http.Handler {
-	name := opts.CookieName()
+	name := opts.cookieName()
 	cop := opts.CrossOrigin
 	if cop == nil {
 		cop = http.NewCrossOriginProtection()

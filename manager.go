@@ -511,7 +511,7 @@ func (m *Manager) Revoke(ctx context.Context, id string) error {
 }
 
 // RevokeUser ends every session of userID, in memory at once and in the
-// Backend (in one statement when the Backend is a UserRemover), including
+// Backend (in one statement when the Backend is a UserRevoker), including
 // those other instances created. It returns how many sessions it revoked.
 // Errors are as for Revoke.
 func (m *Manager) RevokeUser(ctx context.Context, userID string) (int, error) {
@@ -540,7 +540,7 @@ func (m *Manager) revokeUser(ctx context.Context, userID, keepID string) (int, e
 		}
 	}
 	m.forget(ids...)
-	ur, ok := m.backend.(UserRemover)
+	ur, ok := m.backend.(UserRevoker)
 	if !ok {
 		var errs []error
 		for _, id := range ids {
@@ -548,7 +548,7 @@ func (m *Manager) revokeUser(ctx context.Context, userID, keepID string) (int, e
 		}
 		return len(ids), errors.Join(errs...)
 	}
-	removed, err := ur.RemoveUser(ctx, userID, keepID, time.Unix(0, r.Before))
+	removed, err := ur.RevokeUser(ctx, userID, keepID, time.Unix(0, r.Before))
 	if err != nil {
 		return len(ids), notPersisted(err, m.pending.add(r))
 	}
@@ -574,13 +574,13 @@ func (m *Manager) persist(ctx context.Context, r revocation) error {
 // revoked.
 func (m *Manager) apply(ctx context.Context, r revocation) error {
 	if r.UserID == "" {
-		return m.backend.Remove(ctx, r.ID)
+		return m.backend.Revoke(ctx, r.ID)
 	}
-	ur, ok := m.backend.(UserRemover)
+	ur, ok := m.backend.(UserRevoker)
 	if !ok {
-		return nil // queued only by a UserRemover
+		return nil // queued only by a UserRevoker
 	}
-	ids, err := ur.RemoveUser(ctx, r.UserID, r.KeepID, time.Unix(0, r.Before))
+	ids, err := ur.RevokeUser(ctx, r.UserID, r.KeepID, time.Unix(0, r.Before))
 	if err == nil {
 		m.forget(ids...)
 	}

@@ -54,7 +54,7 @@ func (s *Session) Expired(now time.Time) bool {
 
 // Backend is where sessions are persisted. Implementations must be safe for
 // concurrent use. Optional capabilities are the small interfaces below
-// (UserRemover, ExpiredRemover, Streamer, Toucher, ChangeFeed), detected by
+// (UserRevoker, ExpiredRemover, Streamer, Toucher, ChangeFeed), detected by
 // type assertion the way database/sql detects driver capabilities.
 //
 // A Backend keeps the Manager's consistency model (see the package doc):
@@ -88,18 +88,18 @@ type Backend interface {
 	// concurrent rotations of one session yield one successor and a removed
 	// session has none.
 	Rotate(ctx context.Context, oldID, newID string, at time.Time) (Session, error)
-	// Remove ends the session with the given ID. Removing an ID that does
-	// not exist, or was removed already, is not an error. A removed session
-	// never comes back: Get, LoadAll and Update no longer see it.
-	Remove(ctx context.Context, id string) error
+	// Revoke ends the session with the given ID. Revoking an ID that does
+	// not exist, or was revoked already, is not an error. A revoked session
+	// never comes back: Get, Stream and Update no longer see it.
+	Revoke(ctx context.Context, id string) error
 }
 
-// UserRemover is a Backend that can remove the sessions of a user at once.
-type UserRemover interface {
+// UserRevoker is a Backend that can remove the sessions of a user at once.
+type UserRevoker interface {
 	// RemoveUser removes every live session of userID created before
 	// createdBefore, except the one with ID exceptID (none when empty), and
 	// returns the IDs it removed.
-	RemoveUser(ctx context.Context, userID, exceptID string, createdBefore time.Time) ([]string, error)
+	RevokeUser(ctx context.Context, userID, exceptID string, createdBefore time.Time) ([]string, error)
 }
 
 // ExpiredRemover is a Backend that can delete expired sessions in bulk.

@@ -139,7 +139,7 @@ func TestStoreWritesAreOneStatementEach(t *testing.T) {
 			{"insert", func() error { return st.Insert(ctx, &s) }},
 			{"update", func() error { s.Data = []byte("v2"); return st.Update(ctx, &s) }},
 			{"touch", func() error { return st.Touch(ctx, []string{s.ID}, time.Now()) }},
-			{"remove", func() error { return st.Remove(ctx, s.ID) }},
+			{"remove", func() error { return st.Revoke(ctx, s.ID) }},
 		} {
 			c.Reset()
 			if err := w.write(); err != nil {
@@ -254,7 +254,7 @@ func TestTombstonesArePurgedAfterTheirTTL(t *testing.T) {
 		if err := st.Insert(ctx, &s); err != nil {
 			t.Fatal(err)
 		}
-		if err := st.Remove(ctx, s.ID); err != nil {
+		if err := st.Revoke(ctx, s.ID); err != nil {
 			t.Fatal(err)
 		}
 		count := func() (n int64) {

@@ -13,7 +13,7 @@
 // Run checks the required methods, with the consistency model they keep
 // (versions, conditional updates, inserts that never overwrite, atomic
 // rotation, removals that stay removed), and every optional interface the
-// Backend implements (UserRemover, ExpiredRemover, Streamer, Toucher,
+// Backend implements (UserRevoker, ExpiredRemover, Streamer, Toucher,
 // ChangeFeed).
 package backendtest
 
@@ -177,7 +177,7 @@ func testInsertNeverOverwrites(t *testing.T, b gormsession.Backend) {
 	}
 	got, _ := get(t, b, s.ID)
 	equal(t, got, s)
-	if err := b.Remove(context.Background(), s.ID); err != nil {
+	if err := b.Revoke(context.Background(), s.ID); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.Insert(context.Background(), &again); err == nil {
@@ -233,7 +233,7 @@ func testUpdateNeverInserts(t *testing.T, b gormsession.Backend) {
 	}
 	s := newSession("alice")
 	insert(t, b, &s)
-	if err := b.Remove(ctx, s.ID); err != nil {
+	if err := b.Revoke(ctx, s.ID); err != nil {
 		t.Fatal(err)
 	}
 	s.Data = []byte("late update")
@@ -289,13 +289,13 @@ func testRemove(t *testing.T, b gormsession.Backend) {
 	s1, s2 := newSession("alice"), newSession("alice")
 	insert(t, b, &s1, &s2)
 	ctx := context.Background()
-	if err := b.Remove(ctx, s1.ID); err != nil {
+	if err := b.Revoke(ctx, s1.ID); err != nil {
 		t.Fatalf("Remove: %v", err)
 	}
-	if err := b.Remove(ctx, s1.ID); err != nil {
+	if err := b.Revoke(ctx, s1.ID); err != nil {
 		t.Fatalf("Remove of a removed ID: %v, want nil", err)
 	}
-	if err := b.Remove(ctx, gormsession.HashToken("never-saved")); err != nil {
+	if err := b.Revoke(ctx, gormsession.HashToken("never-saved")); err != nil {
 		t.Fatalf("Remove of an unknown ID: %v, want nil", err)
 	}
 	all := loadAll(t, b)
@@ -414,7 +414,7 @@ func testRotate(t *testing.T, b gormsession.Backend) {
 	}
 	removed := newSession("alice")
 	insert(t, b, &removed)
-	if err := b.Remove(ctx, removed.ID); err != nil {
+	if err := b.Revoke(ctx, removed.ID); err != nil {
 		t.Fatal(err)
 	}
 	lostID := gormsession.HashToken(gormsession.NewToken())
@@ -476,16 +476,16 @@ func testConcurrentRotations(t *testing.T, b gormsession.Backend) {
 }
 
 func testRemoveUser(t *testing.T, b gormsession.Backend) {
-	r, ok := b.(gormsession.UserRemover)
+	r, ok := b.(gormsession.UserRevoker)
 	if !ok {
-		t.Skip("backend is not a UserRemover")
+		t.Skip("backend is not a UserRevoker")
 	}
 	ctx := context.Background()
 	a1, a2, a3, c := newSession("alice"), newSession("alice"), newSession("alice"), newSession("carol")
 	late := newSession("alice")
 	late.CreatedAt = base.Add(time.Hour)
 	insert(t, b, &a1, &a2, &a3, &c, &late)
-	ids, err := r.RemoveUser(ctx, "alice", a3.ID, base.Add(time.Minute))
+	ids, err := r.RevokeUser(ctx, "alice", a3.ID, base.Add(time.Minute))
 	if err != nil {
 		t.Fatalf("RemoveUser: %v", err)
 	}
@@ -504,10 +504,10 @@ func testRemoveUser(t *testing.T, b gormsession.Backend) {
 			t.Errorf("RemoveUser removed %s, which it must keep", id)
 		}
 	}
-	if ids, err := r.RemoveUser(ctx, "alice", "", base); err != nil || len(ids) != 0 {
+	if ids, err := r.RevokeUser(ctx, "alice", "", base); err != nil || len(ids) != 0 {
 		t.Fatalf("RemoveUser with nothing to remove = %v, %v; want none, nil", ids, err)
 	}
-	if ids, err := r.RemoveUser(ctx, "alice", "", base.Add(2*time.Hour)); err != nil || len(ids) != 2 {
+	if ids, err := r.RevokeUser(ctx, "alice", "", base.Add(2*time.Hour)); err != nil || len(ids) != 2 {
 		t.Fatalf("RemoveUser of the rest = %v, %v; want 2, nil", ids, err)
 	}
 }
@@ -552,7 +552,7 @@ func testStream(t *testing.T, b gormsession.Backend) {
 	future.ExpiresAt = now.Add(time.Microsecond)
 	never.ExpiresAt = time.Time{}
 	insert(t, b, &atNow, &future, &never, &removed, &anon)
-	if err := b.Remove(context.Background(), removed.ID); err != nil {
+	if err := b.Revoke(context.Background(), removed.ID); err != nil {
 		t.Fatal(err)
 	}
 	got := map[string]gormsession.Session{}
@@ -622,7 +622,7 @@ func testChanges(t *testing.T, b gormsession.Backend) {
 	if err := b.Update(ctx, &fresh); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.Remove(ctx, removed.ID); err != nil {
+	if err := b.Revoke(ctx, removed.ID); err != nil {
 		t.Fatal(err)
 	}
 	type change struct {

@@ -45,7 +45,7 @@ type authState struct {
 // without an Authorization header, so a login form cannot be submitted from
 // another site either. Requests carrying a bearer token are exempt: a
 // browser never attaches one on its own.
-func Authenticate(m *gormsession.Manager, opts Options) gin.HandlerFunc {
+func Authenticate(m *gormsession.Manager, opts AuthOptions) gin.HandlerFunc {
 	cfg := newConfig(opts)
 	return func(c *gin.Context) {
 		// The response depends on the session: tell caches so.
@@ -84,9 +84,6 @@ var ErrCrossOrigin = errors.New("ginmiddleware: cross-origin request rejected")
 // checkOrigin answers 403 to an unsafe cross-origin request and reports
 // whether it did.
 func (cfg *config) checkOrigin(c *gin.Context) bool {
-	if cfg.cop == nil {
-		return false
-	}
 	if err := cfg.cop.Check(c.Request); err != nil {
 		c.AbortWithStatusJSON(http.StatusForbidden, gin.H{"error": "cross-origin request rejected"})
 		return true
@@ -138,7 +135,7 @@ func configOf(c *gin.Context) *config {
 
 // Login creates a session, sets the token cookie on the response and makes
 // the new session the request's Current one. The cookie is configured by
-// the Options of the Authenticate middleware on the route (the defaults
+// the AuthOptions of the Authenticate middleware on the route (the defaults
 // when there is none): HttpOnly, Secure, SameSite=Lax, Path "/", Max-Age
 // the session lifetime.
 //
@@ -226,11 +223,11 @@ func Rotate(c *gin.Context, m *gormsession.Manager) (gormsession.Session, error)
 	return s, nil
 }
 
-// SignOutOthers revokes every session of the current user except the
+// RevokeOthers revokes every session of the current user except the
 // request's own ("sign out everywhere else") and returns how many it
 // revoked. It returns an error wrapping gormsession.ErrNotFound when the
 // request is anonymous or its session has no user.
-func SignOutOthers(c *gin.Context, m *gormsession.Manager) (int, error) {
+func RevokeOthers(c *gin.Context, m *gormsession.Manager) (int, error) {
 	s, ok := Current(c)
 	if !ok || s.UserID == "" {
 		return 0, fmt.Errorf("ginmiddleware: sign out others: %w", gormsession.ErrNotFound)
@@ -242,11 +239,11 @@ func SignOutOthers(c *gin.Context, m *gormsession.Manager) (int, error) {
 	return n, nil
 }
 
-// Devices returns the current user's unexpired sessions, oldest first and
+// ListUser returns the current user's unexpired sessions, oldest first and
 // without tokens, for a "your devices" page; compare their ID with
 // Current's to mark this one. It reads memory only and returns nil for an
 // anonymous request.
-func Devices(c *gin.Context, m *gormsession.Manager) []gormsession.Session {
+func ListUser(c *gin.Context, m *gormsession.Manager) []gormsession.Session {
 	s, ok := Current(c)
 	if !ok {
 		return nil

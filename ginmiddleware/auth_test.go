@@ -24,7 +24,7 @@ func me(c *gin.Context) {
 
 // newAuthServer serves an engine with Authenticate(m, opts) and the routes
 // the tests use, over TLS (Secure cookies need it).
-func newAuthServer(t testing.TB, m *gormsession.Manager, opts ginmiddleware.Options) *httptest.Server {
+func newAuthServer(t testing.TB, m *gormsession.Manager, opts ginmiddleware.AuthOptions) *httptest.Server {
 	t.Helper()
 	r := gin.New()
 	r.Use(ginmiddleware.Authenticate(m, opts))
@@ -76,7 +76,7 @@ func newAuthServer(t testing.TB, m *gormsession.Manager, opts ginmiddleware.Opti
 		c.JSON(http.StatusOK, gin.H{"id": s.ID, "token": s.Token})
 	})
 	r.POST("/signout-others", func(c *gin.Context) {
-		n, err := ginmiddleware.SignOutOthers(c, m)
+		n, err := ginmiddleware.RevokeOthers(c, m)
 		if errors.Is(err, gormsession.ErrNotFound) {
 			c.AbortWithStatus(http.StatusUnauthorized)
 			return
@@ -89,7 +89,7 @@ func newAuthServer(t testing.TB, m *gormsession.Manager, opts ginmiddleware.Opti
 	})
 	r.GET("/devices", func(c *gin.Context) {
 		var ids []string
-		for _, s := range ginmiddleware.Devices(c, m) {
+		for _, s := range ginmiddleware.ListUser(c, m) {
 			ids = append(ids, s.ID+" "+s.Device)
 		}
 		c.JSON(http.StatusOK, gin.H{"devices": ids})
@@ -138,7 +138,7 @@ func testAuthenticateHeadersAndCookies(t *testing.T, dbName string) {
 		tampered[5] = 'A' + (alice.Token[5]-'A'+1)%26
 	}
 
-	srv := newAuthServer(t, e.m, ginmiddleware.Options{})
+	srv := newAuthServer(t, e.m, ginmiddleware.AuthOptions{})
 	client := srv.Client()
 	t.Cleanup(client.CloseIdleConnections)
 	before := e.sql.N()

@@ -38,7 +38,7 @@ func BenchmarkRequest(b *testing.B) {
 	bare := gin.New()
 	bare.GET("/x", handler)
 	auth := gin.New()
-	auth.Use(ginmiddleware.Authenticate(e.m, ginmiddleware.Options{}))
+	auth.Use(ginmiddleware.Authenticate(e.m, ginmiddleware.AuthOptions{}))
 	auth.GET("/x", handler)
 
 	request := func(header, value string) *http.Request {

@@ -22,16 +22,19 @@ func TestCrossSiteRequestForgeryIsRejected(t *testing.T) {
 	alice := e.create(t, gormsession.Attributes{UserID: "alice"})
 	bob := e.create(t, gormsession.Attributes{UserID: "bob"})
 
+	// Turned off the one way there is: a bypass for every path.
+	disabled := http.NewCrossOriginProtection()
+	disabled.AddInsecureBypassPattern("/")
 	trusted := http.NewCrossOriginProtection()
 	if err := trusted.AddTrustedOrigin("https://app.example"); err != nil {
 		t.Fatal(err)
 	}
 	servers := map[string]string{
-		"default":  newAuthServer(t, e.m, ginmiddleware.Options{}).URL,
-		"disabled": newAuthServer(t, e.m, ginmiddleware.Options{DisableCrossOriginProtection: true}).URL,
-		"trusted":  newAuthServer(t, e.m, ginmiddleware.Options{CrossOrigin: trusted}).URL,
+		"default":  newAuthServer(t, e.m, ginmiddleware.AuthOptions{}).URL,
+		"disabled": newAuthServer(t, e.m, ginmiddleware.AuthOptions{CrossOrigin: disabled}).URL,
+		"trusted":  newAuthServer(t, e.m, ginmiddleware.AuthOptions{CrossOrigin: trusted}).URL,
 	}
-	client := newAuthServer(t, e.m, ginmiddleware.Options{}).Client()
+	client := newAuthServer(t, e.m, ginmiddleware.AuthOptions{}).Client()
 	t.Cleanup(client.CloseIdleConnections)
 
 	const (
@@ -195,7 +198,7 @@ func TestLoginAndLogoutCheckTheOriginWithoutAuthenticate(t *testing.T) {
 func TestAnonymousTokenNeverAuthenticates(t *testing.T) {
 	e := newEnv(t, "sqlite")
 	visitor := e.create(t, gormsession.Attributes{Data: []byte("visits")})
-	srv := newAuthServer(t, e.m, ginmiddleware.Options{})
+	srv := newAuthServer(t, e.m, ginmiddleware.AuthOptions{})
 	for _, via := range []string{"bearer", "cookie"} {
 		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/private", nil)
 		if via == "bearer" {

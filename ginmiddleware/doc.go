@@ -14,7 +14,7 @@
 //	defer m.Close()
 //
 //	r := gin.New()
-//	r.Use(ginmiddleware.Authenticate(m, ginmiddleware.Options{}))
+//	r.Use(ginmiddleware.Authenticate(m, ginmiddleware.AuthOptions{}))
 //	r.POST("/login", func(c *gin.Context) {
 //		user, ok := checkPassword(c) // the application's own check
 //		if !ok {
@@ -43,7 +43,7 @@
 // never attach one by themselves.
 //
 // [Rotate] gives the session a new token when privileges change,
-// [SignOutOthers] ends the user's other sessions and [Devices] lists them.
+// [RevokeOthers] ends the user's other sessions and [ListUser] lists them.
 //
 // # gin-contrib/sessions-shaped sessions
 //

@@ -71,7 +71,7 @@ func ExampleAuthenticate() {
 	defer done()
 
 	r := gin.New()
-	r.Use(ginmiddleware.Authenticate(m, ginmiddleware.Options{}))
+	r.Use(ginmiddleware.Authenticate(m, ginmiddleware.AuthOptions{}))
 	r.GET("/me", ginmiddleware.RequireSession(), func(c *gin.Context) {
 		s, _ := ginmiddleware.Current(c)
 		c.JSON(http.StatusOK, gin.H{"user": s.UserID})
@@ -99,7 +99,7 @@ func ExampleLogin() {
 	defer done()
 
 	r := gin.New()
-	r.Use(ginmiddleware.Authenticate(m, ginmiddleware.Options{}))
+	r.Use(ginmiddleware.Authenticate(m, ginmiddleware.AuthOptions{}))
 	r.POST("/login", func(c *gin.Context) {
 		// A real application checks a password here.
 		s, err := ginmiddleware.Login(c, m, gormsession.Attributes{UserID: c.PostForm("user")})

@@ -31,7 +31,7 @@ func TestLoginCookieAttributes(t *testing.T) {
 	const day = 24 * 60 * 60
 	tests := []struct {
 		name      string
-		opts      ginmiddleware.Options
+		opts      ginmiddleware.AuthOptions
 		lifetime  string
 		cookie    string // cookie name
 		path      string
@@ -45,19 +45,17 @@ func TestLoginCookieAttributes(t *testing.T) {
 		{name: "session lifetime", lifetime: "1h", cookie: "session", path: "/", maxAge: 3600, secure: true, sameSite: http.SameSiteLaxMode},
 		{name: "never-expiring session", lifetime: "-1s", cookie: "session", path: "/", secure: true, sameSite: http.SameSiteLaxMode},
 		{name: "configured",
-			opts:   ginmiddleware.Options{CookieName: "sid", Path: "/app", Domain: "example.com", SameSite: http.SameSiteStrictMode, MaxAge: 60},
+			opts:   ginmiddleware.AuthOptions{CookieName: "sid", Path: "/app", Domain: "example.com", SameSite: http.SameSiteStrictMode, MaxAge: 60},
 			cookie: "sid", path: "/app", domain: "example.com", maxAge: 60, secure: true, sameSite: http.SameSiteStrictMode},
-		{name: "MaxAge longer than the session", opts: ginmiddleware.Options{MaxAge: 7200}, lifetime: "1h",
+		{name: "MaxAge longer than the session", opts: ginmiddleware.AuthOptions{MaxAge: 7200}, lifetime: "1h",
 			cookie: "session", path: "/", maxAge: 3600, secure: true, sameSite: http.SameSiteLaxMode},
-		{name: "browser-session cookie", opts: ginmiddleware.Options{MaxAge: -1},
+		{name: "browser-session cookie", opts: ginmiddleware.AuthOptions{BrowserSession: true},
 			cookie: "session", path: "/", secure: true, sameSite: http.SameSiteLaxMode},
-		{name: "insecure for development", opts: ginmiddleware.Options{Insecure: true},
+		{name: "insecure for development", opts: ginmiddleware.AuthOptions{Insecure: true},
 			cookie: "session", path: "/", maxAge: 30 * day, sameSite: http.SameSiteLaxMode},
-		{name: "SameSite None forces Secure", opts: ginmiddleware.Options{Insecure: true, SameSite: http.SameSiteNoneMode},
+		{name: "SameSite None forces Secure", opts: ginmiddleware.AuthOptions{Insecure: true, SameSite: http.SameSiteNoneMode},
 			cookie: "session", path: "/", maxAge: 30 * day, secure: true, sameSite: http.SameSiteNoneMode},
-		{name: "Secure and HttpOnly fields cannot weaken it", opts: ginmiddleware.Options{Secure: false, HttpOnly: false},
-			cookie: "session", path: "/", maxAge: 30 * day, secure: true, sameSite: http.SameSiteLaxMode},
-		{name: "partitioned", opts: ginmiddleware.Options{Partitioned: true},
+		{name: "partitioned", opts: ginmiddleware.AuthOptions{Partitioned: true},
 			cookie: "session", path: "/", maxAge: 30 * day, secure: true, sameSite: http.SameSiteLaxMode, partition: true},
 	}
 	e := newEnv(t, "sqlite")
@@ -102,7 +100,7 @@ func TestLoginCookieAttributes(t *testing.T) {
 
 func TestLoginThenRequestsAreAuthenticated(t *testing.T) {
 	e := newEnv(t, "sqlite")
-	srv := newAuthServer(t, e.m, ginmiddleware.Options{})
+	srv := newAuthServer(t, e.m, ginmiddleware.AuthOptions{})
 	c := jarClient(t, srv)
 	_, body := post(t, c, srv.URL+"/login?user=alice", 200)
 	if body["current"] != body["id"] {
@@ -135,7 +133,7 @@ func TestLoginThenRequestsAreAuthenticated(t *testing.T) {
 // fixation: a token planted in the browser before login does not survive it.
 func TestLoginRevokesThePreviousCookieSession(t *testing.T) {
 	e := newEnv(t, "sqlite")
-	srv := newAuthServer(t, e.m, ginmiddleware.Options{})
+	srv := newAuthServer(t, e.m, ginmiddleware.AuthOptions{})
 	c := jarClient(t, srv)
 	_, first := post(t, c, srv.URL+"/login?user=alice", 200)
 	_, second := post(t, c, srv.URL+"/login?user=bob", 200)
@@ -156,7 +154,7 @@ func TestLoginRevokesThePreviousCookieSession(t *testing.T) {
 
 func TestLoginDeviceLabel(t *testing.T) {
 	e := newEnv(t, "sqlite")
-	srv := newAuthServer(t, e.m, ginmiddleware.Options{})
+	srv := newAuthServer(t, e.m, ginmiddleware.AuthOptions{})
 	client := srv.Client()
 	t.Cleanup(client.CloseIdleConnections)
 	const firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
@@ -177,7 +175,7 @@ func TestLogoutBearerSession(t *testing.T) {
 	eachDB(t, func(t *testing.T, dbName string) {
 		e := newEnv(t, dbName)
 		s := e.create(t, gormsession.Attributes{UserID: "alice"})
-		srv := newAuthServer(t, e.m, ginmiddleware.Options{})
+		srv := newAuthServer(t, e.m, ginmiddleware.AuthOptions{})
 		post(t, srv.Client(), srv.URL+"/logout", 200, "Authorization", "Bearer "+s.Token)
 		if _, ok := e.m.Resolve(context.Background(), s.Token); ok {
 			t.Fatal("bearer session still resolves after Logout")
@@ -191,7 +189,7 @@ func TestLogoutBearerSession(t *testing.T) {
 func TestRotate(t *testing.T) {
 	eachDB(t, func(t *testing.T, dbName string) {
 		e := newEnv(t, dbName)
-		srv := newAuthServer(t, e.m, ginmiddleware.Options{})
+		srv := newAuthServer(t, e.m, ginmiddleware.AuthOptions{})
 		c := jarClient(t, srv)
 
 		// Cookie session: a new cookie replaces the old one.
@@ -239,7 +237,7 @@ func TestSignOutOthersAndDevices(t *testing.T) {
 		e.Add(time.Second)
 		bob := e.create(t, gormsession.Attributes{UserID: "bob"})
 		e.Add(time.Second)
-		srv := newAuthServer(t, e.m, ginmiddleware.Options{})
+		srv := newAuthServer(t, e.m, ginmiddleware.AuthOptions{})
 		c := jarClient(t, srv)
 		_, me := post(t, c, srv.URL+"/login?user=alice", 200, "User-Agent", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0")
 
@@ -288,7 +286,7 @@ func TestSignOutOthersAndDevices(t *testing.T) {
 // within it but far beyond a token's size is anonymous (see the table).
 func TestOversizedHeaderIsRejected(t *testing.T) {
 	e := newEnv(t, "sqlite")
-	srv := newAuthServer(t, e.m, ginmiddleware.Options{})
+	srv := newAuthServer(t, e.m, ginmiddleware.AuthOptions{})
 	req := newRequest(t, http.MethodGet, srv.URL+"/private")
 	req.Header.Set("Authorization", "Bearer "+strings.Repeat("A", http.DefaultMaxHeaderBytes+4096))
 	resp := do(t, srv.Client(), req)

@@ -9,57 +9,66 @@ import (
 	"github.com/gormsession/gormsession"
 )
 
-// Options configures cookies. It serves both halves of the package:
-//
-//   - Authenticate (and through it Login, Logout and Rotate) reads it for
-//     the token cookie. The zero value is the safe default: an HttpOnly,
-//     Secure, SameSite=Lax cookie named "session" on path "/" that lives
-//     as long as the session, and cross-origin protection for unsafe
-//     requests authenticated by that cookie.
-//   - Session.Options takes it with the meaning it has in
-//     gin-contrib/sessions: the fields Path to SameSite replace the
-//     session cookie's attributes wholesale, exactly as written.
-//
-// The first seven fields are those of gin-contrib/sessions' Options, so
-// code that passes sessions.Options{...} to Session.Options compiles
-// unchanged once its import path is changed.
+// Options are the cookie attributes of a gorilla-style session, for
+// Session.Options. They have the names and meaning of gorilla's
+// sessions.Options (and gin-contrib/sessions' Options), so code that
+// passes sessions.Options{...} to Session.Options compiles unchanged once
+// its import path is changed. They replace the session cookie's attributes
+// wholesale, exactly as written.
 type Options struct {
-	// Path is the cookie path. Authenticate default: "/".
+	// Path is the cookie path.
+	Path string
+	// Domain is the cookie domain; empty is a host-only cookie.
+	Domain string
+	// MaxAge is the cookie lifetime in seconds: 0 is a browser-session
+	// cookie, a negative value deletes the cookie and the session.
+	MaxAge int
+	// Secure is the Secure attribute.
+	Secure bool
+	// HttpOnly is the HttpOnly attribute.
+	HttpOnly bool
+	// Partitioned is the Partitioned attribute (CHIPS).
+	Partitioned bool
+	// SameSite is the SameSite attribute.
+	SameSite http.SameSite
+}
+
+// AuthOptions configures Authenticate and, through it, the token cookie
+// that Login sets and Logout deletes. The zero value is the safe default:
+// an HttpOnly, Secure, SameSite=Lax cookie named "session" on path "/"
+// that lives as long as the session, and cross-origin protection for
+// unsafe requests that the cookie authenticates.
+type AuthOptions struct {
+	// CookieName is the name of the token cookie. Default: "session"
+	// (gormsession.DefaultCookieName).
+	CookieName string
+	// Path is the cookie path. Default: "/".
 	Path string
 	// Domain is the cookie domain. Default: none, a host-only cookie.
 	Domain string
-	// MaxAge is the cookie lifetime in seconds. For Authenticate, 0 (the
-	// default) means the session's remaining lifetime, a positive value
-	// caps it, and a negative value makes a browser-session cookie (no
-	// Max-Age). For Session.Options it has the gorilla meaning: 0 is a
-	// browser-session cookie, negative deletes the cookie and the session.
+	// MaxAge caps the cookie lifetime, in seconds. Default: 0, the
+	// session's remaining lifetime.
 	MaxAge int
-	// Secure is the Secure attribute for Session.Options. Authenticate
-	// ignores it: its cookie is Secure unless Insecure is set.
-	Secure bool
-	// HttpOnly is the HttpOnly attribute for Session.Options. Authenticate
-	// ignores it: a cookie carrying a bearer token is always HttpOnly.
-	HttpOnly bool
+	// BrowserSession makes the token cookie a browser-session cookie (no
+	// Max-Age), gone when the browser closes. Default: false.
+	BrowserSession bool
+	// Insecure leaves the Secure attribute off the token cookie, for
+	// plain-HTTP development on another host than localhost. Default:
+	// false. SameSite=None always comes with Secure, whatever Insecure
+	// says. The cookie is always HttpOnly: scripts have no business
+	// reading a bearer token.
+	Insecure bool
+	// SameSite is the SameSite attribute. Default: Lax.
+	SameSite http.SameSite
 	// Partitioned is the Partitioned attribute (CHIPS). Default: false.
 	Partitioned bool
-	// SameSite is the SameSite attribute. Authenticate default: Lax.
-	// SameSite=None always comes with Secure, whatever Insecure says.
-	SameSite http.SameSite
-
-	// CookieName is the name of the token cookie. Default: "session"
-	// (gormsession.DefaultCookieName). Session.Options ignores it.
-	CookieName string
-	// Insecure leaves the Secure attribute off the token cookie, for
-	// plain-HTTP development. Default: false. Session.Options ignores it.
-	Insecure bool
 	// CrossOrigin is the cross-origin (CSRF) protection applied to unsafe
 	// requests (POST, PUT, PATCH, DELETE, ...) that are not authenticated
-	// by a bearer token. Configure trusted origins and bypass patterns on
-	// it. Default: http.NewCrossOriginProtection().
+	// by a bearer token. Default: http.NewCrossOriginProtection().
+	// Configure one to trust other origins (AddTrustedOrigin) or to exempt
+	// paths (AddInsecureBypassPattern; the pattern "/" turns the
+	// protection off, for applications that have their own).
 	CrossOrigin *http.CrossOriginProtection
-	// DisableCrossOriginProtection turns the cross-origin protection off,
-	// for applications that have their own. Default: false.
-	DisableCrossOriginProtection bool
 }
 
 // gorilla converts the cookie attributes to gorilla's Options, as
@@ -76,20 +85,21 @@ func (o Options) gorilla() *sessions.Options {
 	}
 }
 
-// config is Options resolved to its defaults, computed once by
+// config is AuthOptions resolved to their defaults, computed once by
 // Authenticate.
 type config struct {
-	cookie      gormsession.CookieOptions
-	name        string
-	maxAge      int
-	partitioned bool
-	cop         *http.CrossOriginProtection // nil: no protection
+	cookie         gormsession.CookieOptions
+	name           string
+	maxAge         int
+	browserSession bool
+	partitioned    bool
+	cop            *http.CrossOriginProtection
 }
 
 // defaultConfig is used by Login and Logout on routes without Authenticate.
-var defaultConfig = newConfig(Options{})
+var defaultConfig = newConfig(AuthOptions{})
 
-func newConfig(o Options) *config {
+func newConfig(o AuthOptions) *config {
 	cfg := &config{
 		cookie: gormsession.CookieOptions{
 			Name:     o.CookieName,
@@ -98,16 +108,17 @@ func newConfig(o Options) *config {
 			Insecure: o.Insecure,
 			SameSite: o.SameSite,
 		},
-		maxAge:      o.MaxAge,
-		partitioned: o.Partitioned,
-		cop:         o.CrossOrigin,
+		maxAge:         o.MaxAge,
+		browserSession: o.BrowserSession,
+		partitioned:    o.Partitioned,
+		cop:            o.CrossOrigin,
 	}
-	cfg.name = cfg.cookie.CookieName()
+	cfg.name = o.CookieName
+	if cfg.name == "" {
+		cfg.name = gormsession.DefaultCookieName
+	}
 	if cfg.cop == nil {
 		cfg.cop = http.NewCrossOriginProtection()
-	}
-	if o.DisableCrossOriginProtection {
-		cfg.cop = nil
 	}
 	return cfg
 }
@@ -117,7 +128,7 @@ func (cfg *config) sessionCookie(s gormsession.Session, now time.Time) *http.Coo
 	c := cfg.cookie.Cookie(s, now)
 	c.Partitioned = cfg.partitioned
 	switch {
-	case cfg.maxAge < 0:
+	case cfg.browserSession:
 		c.MaxAge, c.Expires = 0, time.Time{}
 	case cfg.maxAge > 0 && (c.MaxAge == 0 || cfg.maxAge < c.MaxAge):
 		c.MaxAge = cfg.maxAge

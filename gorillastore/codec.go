@@ -12,23 +12,23 @@ import (
 	"time"
 )
 
-// Codec turns a session's Values into the bytes kept in the stored
+// Serializer turns a session's Values into the bytes kept in the stored
 // session's Data, and back. Implementations must be safe for concurrent use
 // and must not keep references to the maps they are given.
-type Codec interface {
+type Serializer interface {
 	// Encode returns the serialized form of values.
 	Encode(values map[any]any) ([]byte, error)
 	// Decode returns the values serialized in data, in a new map.
 	Decode(data []byte) (map[any]any, error)
 }
 
-// GobCodec encodes Values with encoding/gob, as gorilla's own stores do. It
+// GobSerializer encodes Values with encoding/gob, as gorilla's own stores do. It
 // keeps Go types exactly. The basic types, their slices, []any,
 // map[string]any, map[any]any and time.Time need no registration (this
 // package registers the last three); other types must be
 // registered with gob.Register, as with every gob-based store. It is the
-// default Codec.
-type GobCodec struct{}
+// default Serializer.
+type GobSerializer struct{}
 
 func init() {
 	gob.Register(map[string]any{})
@@ -36,8 +36,8 @@ func init() {
 	gob.Register(time.Time{})
 }
 
-// Encode implements Codec.
-func (GobCodec) Encode(values map[any]any) ([]byte, error) {
+// Encode implements Serializer.
+func (GobSerializer) Encode(values map[any]any) ([]byte, error) {
 	var buf bytes.Buffer
 	if err := gob.NewEncoder(&buf).Encode(values); err != nil {
 		return nil, fmt.Errorf("gorillastore: gob encode: %w", err)
@@ -45,8 +45,8 @@ func (GobCodec) Encode(values map[any]any) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// Decode implements Codec.
-func (GobCodec) Decode(data []byte) (map[any]any, error) {
+// Decode implements Serializer.
+func (GobSerializer) Decode(data []byte) (map[any]any, error) {
 	values := make(map[any]any)
 	if err := gob.NewDecoder(bytes.NewReader(data)).Decode(&values); err != nil {
 		return nil, fmt.Errorf("gorillastore: gob decode: %w", err)
@@ -54,7 +54,7 @@ func (GobCodec) Decode(data []byte) (map[any]any, error) {
 	return values, nil
 }
 
-// JSONCodec encodes Values as a JSON object, readable by other languages
+// JSONSerializer encodes Values as a JSON object, readable by other languages
 // and tools and needing no type registration.
 //
 // Keys must be strings. Values may be anything encoding/json marshals; they
@@ -63,10 +63,10 @@ func (GobCodec) Decode(data []byte) (map[any]any, error) {
 // (so a float64 holding 2.0 comes back as the int 2). Other types, such as
 // structs or time.Time, come back in their JSON shape, as a map or a string.
 // Flashes, which are []any, survive the round trip.
-type JSONCodec struct{}
+type JSONSerializer struct{}
 
-// Encode implements Codec.
-func (JSONCodec) Encode(values map[any]any) ([]byte, error) {
+// Encode implements Serializer.
+func (JSONSerializer) Encode(values map[any]any) ([]byte, error) {
 	obj := make(map[string]any, len(values))
 	for k, v := range values {
 		ks, ok := k.(string)
@@ -82,8 +82,8 @@ func (JSONCodec) Encode(values map[any]any) ([]byte, error) {
 	return b, nil
 }
 
-// Decode implements Codec.
-func (JSONCodec) Decode(data []byte) (map[any]any, error) {
+// Decode implements Serializer.
+func (JSONSerializer) Decode(data []byte) (map[any]any, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	var obj map[string]any

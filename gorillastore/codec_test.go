@@ -24,7 +24,7 @@ func init() {
 	gob.Register(&account{})
 }
 
-func TestGobCodecRoundTrip(t *testing.T) {
+func TestGobSerializerRoundTrip(t *testing.T) {
 	when := time.Date(2030, 1, 2, 3, 4, 5, 6, time.UTC)
 	values := map[any]any{
 		"s":      "text",
@@ -39,11 +39,11 @@ func TestGobCodecRoundTrip(t *testing.T) {
 		"ptr":    &account{ID: 9},
 		7:        "int key",
 	}
-	data, err := gorillastore.GobCodec{}.Encode(values)
+	data, err := gorillastore.GobSerializer{}.Encode(values)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := gorillastore.GobCodec{}.Decode(data)
+	got, err := gorillastore.GobSerializer{}.Decode(data)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +52,7 @@ func TestGobCodecRoundTrip(t *testing.T) {
 	}
 }
 
-func TestJSONCodecRoundTrip(t *testing.T) {
+func TestJSONSerializerRoundTrip(t *testing.T) {
 	values := map[any]any{
 		"s":      "text",
 		"i":      42,
@@ -65,11 +65,11 @@ func TestJSONCodecRoundTrip(t *testing.T) {
 		"_flash": []any{"one", 2},
 		"m":      map[string]any{"k": "v", "n": 1},
 	}
-	data, err := gorillastore.JSONCodec{}.Encode(values)
+	data, err := gorillastore.JSONSerializer{}.Encode(values)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := gorillastore.JSONCodec{}.Decode(data)
+	got, err := gorillastore.JSONSerializer{}.Decode(data)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,21 +90,21 @@ func TestJSONCodecRoundTrip(t *testing.T) {
 	}
 }
 
-func TestJSONCodecErrors(t *testing.T) {
-	if _, err := (gorillastore.JSONCodec{}).Encode(map[any]any{1: "x"}); err == nil ||
+func TestJSONSerializerErrors(t *testing.T) {
+	if _, err := (gorillastore.JSONSerializer{}).Encode(map[any]any{1: "x"}); err == nil ||
 		!strings.Contains(err.Error(), "not a string") {
 		t.Fatalf("int key: %v", err)
 	}
-	if _, err := (gorillastore.JSONCodec{}).Encode(map[any]any{"c": make(chan int)}); err == nil {
+	if _, err := (gorillastore.JSONSerializer{}).Encode(map[any]any{"c": make(chan int)}); err == nil {
 		t.Fatal("channel value: no error")
 	}
 	for _, bad := range []string{"", "null", "[1]", "{", `{"a":1} {"b":2}`, `"x"`, "\xff"} {
-		if v, err := (gorillastore.JSONCodec{}).Decode([]byte(bad)); err == nil {
+		if v, err := (gorillastore.JSONSerializer{}).Decode([]byte(bad)); err == nil {
 			t.Errorf("Decode(%q) = %v, want an error", bad, v)
 		}
 	}
 	// A number beyond float64 is kept as text, not lost or a panic.
-	v, err := gorillastore.JSONCodec{}.Decode([]byte(`{"n":1e999,"m":9223372036854775808}`))
+	v, err := gorillastore.JSONSerializer{}.Decode([]byte(`{"n":1e999,"m":9223372036854775808}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,13 +116,13 @@ func TestJSONCodecErrors(t *testing.T) {
 	}
 }
 
-func TestGobCodecRejectsGarbage(t *testing.T) {
+func TestGobSerializerRejectsGarbage(t *testing.T) {
 	for _, bad := range [][]byte{{0xff}, []byte("not gob"), {0x0e, 0xff, 0x81}} {
-		if v, err := (gorillastore.GobCodec{}).Decode(bad); err == nil {
+		if v, err := (gorillastore.GobSerializer{}).Decode(bad); err == nil {
 			t.Errorf("Decode(%q) = %v, want an error", bad, v)
 		}
 	}
-	if _, err := (gorillastore.GobCodec{}).Encode(map[any]any{"f": func() {}}); err == nil {
+	if _, err := (gorillastore.GobSerializer{}).Encode(map[any]any{"f": func() {}}); err == nil {
 		t.Fatal("func value: no error")
 	}
 }

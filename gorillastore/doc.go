@@ -75,9 +75,9 @@
 //
 // # Values
 //
-// Values are encoded with a [Codec]: [GobCodec] by default, which keeps Go
+// Values are encoded with a [Serializer]: [GobSerializer] by default, which keeps Go
 // types and needs gob.Register for your own types, as every gorilla store
-// does, or [JSONCodec], which needs no registration and stores readable
+// does, or [JSONSerializer], which needs no registration and stores readable
 // JSON. Encoded Values are limited to [DefaultMaxLength] bytes unless
 // [Store.MaxLength] says otherwise; Save fails with [ErrTooLarge] beyond the
 // limit and leaves the stored session as it was.

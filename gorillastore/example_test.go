@@ -140,13 +140,13 @@ func ExampleNew_keyRotation() {
 }
 
 // The JSON codec stores readable values and needs no gob registration.
-func ExampleJSONCodec() {
-	data, err := gorillastore.JSONCodec{}.Encode(map[any]any{"user": "alice", "visits": 3})
+func ExampleJSONSerializer() {
+	data, err := gorillastore.JSONSerializer{}.Encode(map[any]any{"user": "alice", "visits": 3})
 	if err != nil {
 		log.Fatal(err)
 	}
 	fmt.Println(string(data))
-	values, _ := gorillastore.JSONCodec{}.Decode(data)
+	values, _ := gorillastore.JSONSerializer{}.Decode(data)
 	fmt.Printf("%T %v\n", values["visits"], values["visits"])
 	// Output:
 	// {"user":"alice","visits":3}

@@ -11,12 +11,12 @@ import (
 // the next Get needs no decode. Only the built-in codecs and the plain types
 // they keep exactly are recognised; anything else is decoded on the next
 // Get as usual.
-func roundTrips(codec Codec, values map[any]any) bool {
+func roundTrips(codec Serializer, values map[any]any) bool {
 	var ok, keyOK func(any) bool
 	switch codec.(type) {
-	case GobCodec, *GobCodec:
+	case GobSerializer, *GobSerializer:
 		ok, keyOK = gobExact, gobExact
-	case JSONCodec, *JSONCodec:
+	case JSONSerializer, *JSONSerializer:
 		ok, keyOK = jsonExact, isString
 	default:
 		return false
@@ -73,7 +73,7 @@ func gobExact(v any) bool {
 	return false
 }
 
-// jsonExact reports whether JSONCodec keeps v exactly: nil, bool, valid
+// jsonExact reports whether JSONSerializer keeps v exactly: nil, bool, valid
 // UTF-8 strings, int, float64 values that are finite and not whole, and
 // non-nil []any and map[string]any of them.
 func jsonExact(v any) bool {

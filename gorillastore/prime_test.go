@@ -22,7 +22,7 @@ func TestRoundTripsOnlyWhenDecodeGivesValuesBack(t *testing.T) {
 		struct{ A int }{1}, &struct{ A int }{1},
 	}
 	recognised := map[string]int{}
-	for _, codec := range []Codec{GobCodec{}, JSONCodec{}} {
+	for _, codec := range []Serializer{GobSerializer{}, JSONSerializer{}} {
 		name := reflect.TypeOf(codec).Name()
 		for _, v := range cases {
 			values := map[any]any{"k": v}
@@ -45,10 +45,10 @@ func TestRoundTripsOnlyWhenDecodeGivesValuesBack(t *testing.T) {
 			}
 		}
 	}
-	if recognised["GobCodec"] < 15 || recognised["JSONCodec"] < 8 {
+	if recognised["GobSerializer"] < 15 || recognised["JSONSerializer"] < 8 {
 		t.Fatalf("too few values recognised as round-tripping: %v", recognised)
 	}
-	if roundTrips(GobCodec{}, map[any]any{1: "int key"}) != true || roundTrips(JSONCodec{}, map[any]any{1: "x"}) {
+	if roundTrips(GobSerializer{}, map[any]any{1: "int key"}) != true || roundTrips(JSONSerializer{}, map[any]any{1: "x"}) {
 		t.Fatal("keys: gob keeps an int key, JSON cannot")
 	}
 }

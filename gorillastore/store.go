@@ -58,11 +58,11 @@ type Store struct {
 	// expire).
 	Options *sessions.Options
 
-	// Codec encodes session Values into the stored session's Data.
-	// Default (nil): GobCodec. Changing it makes the Values of existing
+	// Serializer encodes session Values into the stored session's Data.
+	// Default (nil): GobSerializer. Changing it makes the Values of existing
 	// sessions undecodable, and Get then returns a new session and the
 	// decode error.
-	Codec Codec
+	Serializer Serializer
 
 	m         *gormsession.Manager
 	maxLength int
@@ -180,11 +180,11 @@ func (s *Store) options() *sessions.Options {
 	return s.Options
 }
 
-func (s *Store) codec() Codec {
-	if s.Codec == nil {
-		return GobCodec{}
+func (s *Store) codec() Serializer {
+	if s.Serializer == nil {
+		return GobSerializer{}
 	}
-	return s.Codec
+	return s.Serializer
 }
 
 // decodeToken verifies a cookie value and returns the token it carries.

@@ -626,11 +626,11 @@ func TestSaveAfterRevokeDoesNotResurrect(t *testing.T) {
 // cache: a handler that modifies its Values (maps, slices and flashes
 // inside them) without saving must not change what the next request sees.
 func TestHandlerChangesDoNotLeakBetweenRequests(t *testing.T) {
-	for _, codec := range []gorillastore.Codec{gorillastore.GobCodec{}, gorillastore.JSONCodec{}} {
+	for _, codec := range []gorillastore.Serializer{gorillastore.GobSerializer{}, gorillastore.JSONSerializer{}} {
 		t.Run(fmt.Sprintf("%T", codec), func(t *testing.T) {
 			e := newEnv(t, newSQLite(t), gormsession.ManagerOptions{})
 			st := gorillastore.New(e.m, key(32))
-			st.Codec = codec
+			st.Serializer = codec
 			srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				session, err := st.Get(r, "s")
 				if err != nil {
@@ -668,10 +668,10 @@ func TestHandlerChangesDoNotLeakBetweenRequests(t *testing.T) {
 	}
 }
 
-func TestJSONCodecOverHTTP(t *testing.T) {
+func TestJSONSerializerOverHTTP(t *testing.T) {
 	e := newEnv(t, newSQLite(t), gormsession.ManagerOptions{})
 	st := gorillastore.New(e.m, key(32))
-	st.Codec = gorillastore.JSONCodec{}
+	st.Serializer = gorillastore.JSONSerializer{}
 	srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		session, _ := st.Get(r, "s")
 		if session.IsNew {

@@ -23,7 +23,7 @@ type app struct {
 	m       *gormsession.Manager
 	users   *users
 	visits  *gorillastore.Store   // the gorilla-style sessions of the visits page
-	cookies ginmiddleware.Options // the sign-in cookie
+	cookies ginmiddleware.AuthOptions // the sign-in cookie
 	metrics http.Handler          // Prometheus metrics of the sessions and the process
 }
 
@@ -160,7 +160,7 @@ type device struct {
 func (a *app) devices(c *gin.Context) {
 	s, _ := ginmiddleware.Current(c)
 	var rows []device
-	for _, d := range ginmiddleware.Devices(c, a.m) {
+	for _, d := range ginmiddleware.ListUser(c, a.m) {
 		rows = append(rows, device{
 			ID:      d.ID,
 			Label:   d.Device,
@@ -197,7 +197,7 @@ func (a *app) revokeDevice(c *gin.Context) {
 }
 
 func (a *app) revokeOthers(c *gin.Context) {
-	n, err := ginmiddleware.SignOutOthers(c, a.m)
+	n, err := ginmiddleware.RevokeOthers(c, a.m)
 	if err != nil {
 		slog.Warn("sign out everywhere else", "err", err)
 	}
@@ -296,7 +296,7 @@ type apiSession struct {
 func (a *app) apiSessions(c *gin.Context) {
 	cur, _ := ginmiddleware.Current(c)
 	list := []apiSession{}
-	for _, s := range ginmiddleware.Devices(c, a.m) {
+	for _, s := range ginmiddleware.ListUser(c, a.m) {
 		list = append(list, apiSession{
 			ID: s.ID, Device: s.Device, CreatedAt: s.CreatedAt, ExpiresAt: s.ExpiresAt, Current: s.ID == cur.ID,
 		})

@@ -194,7 +194,7 @@ func newApp(ctx context.Context, db *gorm.DB, cfg config) (*app, error) {
 		m:       m,
 		users:   users,
 		visits:  gorillastore.New(m, key),
-		cookies: ginmiddleware.Options{Insecure: cfg.insecureCookies},
+		cookies: ginmiddleware.AuthOptions{Insecure: cfg.insecureCookies},
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(newSessionCollector(m), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
