@@ -32,8 +32,8 @@ var ErrTooLarge = errors.New("gorillastore: session values too large")
 // not) never give it.
 var ErrNoToken = errors.New("gorillastore: session has an ID but no known token")
 
-// errNoManager is returned by a Store that was made without a Manager.
-var errNoManager = errors.New("gorillastore: Store has no Manager (New was given nil)")
+// errNoManager is returned by a Store that was not made by New.
+var errNoManager = errors.New("gorillastore: Store has no Manager (make it with New)")
 
 // Store is a gorilla/sessions Store that keeps sessions in a
 // gormsession.Manager: Get is served from memory, Save is one statement, and
@@ -53,9 +53,9 @@ type Store struct {
 	// Options are the cookie options of new sessions; each session gets a
 	// copy, which a handler may change before Save. Assigning Options
 	// replaces the defaults wholesale. A nil Options means the defaults.
-	// Default: Path "/", HttpOnly, SameSite Lax, MaxAge the Manager's
-	// lifetime in seconds (0, a browser-session cookie, when sessions do not
-	// expire).
+	// Default: Path "/", HttpOnly, Secure, SameSite Lax, MaxAge 30 days (as
+	// gorilla's CookieStore). MaxAge is also the stored session's lifetime;
+	// 0 (a browser-session cookie) stores it for the Manager's Lifetime.
 	Options *sessions.Options
 
 	// Serializer encodes session Values into the stored session's Data.
@@ -81,7 +81,11 @@ var _ sessions.Store = (*Store)(nil)
 // the codecs made by New do not limit the age of a cookie themselves (their
 // MaxAge is 0): expiry and revocation are decided by the stored session.
 // Invalid keys are reported by Save and Get, as securecookie reports them.
+// New panics when m is nil: a Store without a Manager could serve nothing.
 func New(m *gormsession.Manager, keyPairs ...[]byte) *Store {
+	if m == nil {
+		panic("gorillastore: New: nil Manager")
+	}
 	codecs := securecookie.CodecsFromPairs(keyPairs...)
 	for _, c := range codecs {
 		if sc, ok := c.(*securecookie.SecureCookie); ok {

@@ -701,8 +701,16 @@ func TestJSONSerializerOverHTTP(t *testing.T) {
 }
 
 func TestNilManagerAndMissingKeysGiveErrors(t *testing.T) {
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Fatal("New(nil) made a Store; want it to fail at construction")
+			}
+		}()
+		gorillastore.New(nil, key(32))
+	}()
 	r := httptest.NewRequest("GET", "/", nil)
-	st := gorillastore.New(nil, key(32))
+	st := &gorillastore.Store{} // not made by New: no Manager
 	session, err := st.Get(r, "s")
 	if err == nil || session == nil || !session.IsNew {
 		t.Fatalf("Get on a Store without Manager: %v, %v", session, err)
