@@ -89,7 +89,7 @@ func TestMiddlewareResolvesBearerAndCookie(t *testing.T) {
 	}
 }
 
-func TestCookieOptions(t *testing.T) {
+func TestCookieOptionsDefaultToSecureHttpOnlyLax(t *testing.T) {
 	now := time.Now()
 	s := gormsession.Session{Token: "tok", ExpiresAt: now.Add(time.Hour)}
 	c := gormsession.CookieOptions{}.Cookie(s, now)

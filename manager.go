@@ -460,7 +460,7 @@ func (m *Manager) learn(s *Session) *entry {
 // UserID or TenantID is an error.
 func fitFields(s *Session) error {
 	if len(s.UserID) > MaxFieldLen || len(s.TenantID) > MaxFieldLen {
-		return fmt.Errorf("%w (user %d bytes, tenant %d bytes)", ErrTooLong, len(s.UserID), len(s.TenantID))
+		return fmt.Errorf("%w: user %d bytes, tenant %d bytes, at most %d each", ErrTooLong, len(s.UserID), len(s.TenantID), MaxFieldLen)
 	}
 	if len(s.Device) > MaxFieldLen {
 		s.Device = strings.ToValidUTF8(s.Device[:MaxFieldLen], "")

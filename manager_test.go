@@ -201,7 +201,7 @@ func TestRevokeAndListUser(t *testing.T) {
 	})
 }
 
-func TestSetTenantDeviceDataExpiry(t *testing.T) {
+func TestUpdateChangesTenantDeviceDataAndExpiryAndSurvivesRestart(t *testing.T) {
 	eachDB(t, func(t *testing.T, tdb testDB) {
 		ctx := context.Background()
 		clk := testdb.NewClock(time.Now())

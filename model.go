@@ -9,7 +9,8 @@ import (
 const DefaultTableName = "gormsession_sessions"
 
 // Model is the GORM model of the sessions table. The same columns, with the
-// same meaning, are created on every dialect:
+// same meaning, are created on every dialect (on MySQL and MariaDB the
+// times get microsecond precision, which their DATETIME lacks by default):
 //
 //	id          primary key, hex SHA-256 of the token (64 characters)
 //	user_id     indexed
@@ -24,8 +25,11 @@ const DefaultTableName = "gormsession_sessions"
 //	version     1 when inserted, advanced by every change; writes are
 //	            conditional on it
 //
-// Applications rarely use Model directly; it is exported so that migrations
-// can be run or inspected with the application's own tooling.
+// Applications rarely use Model directly; it is exported so that the table
+// can be inspected, or created with the application's own tooling (with
+// StoreOptions.SkipMigrate). Store.Migrate does more than AutoMigrate of
+// Model: the MySQL precision above, and on PostgreSQL the trigger that
+// announces changes with NOTIFY (see package pgnotify).
 type Model struct {
 	ID        string     `gorm:"primaryKey;size:64"`
 	UserID    string     `gorm:"size:191;not null;index"`

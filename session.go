@@ -161,7 +161,7 @@ var (
 	// ErrClosed means the Manager has been closed.
 	ErrClosed = errors.New("gormsession: manager closed")
 	// ErrTooLong means a UserID or TenantID is longer than MaxFieldLen.
-	ErrTooLong = errors.New("gormsession: user or tenant ID longer than 191 bytes")
+	ErrTooLong = errors.New("gormsession: user or tenant ID too long")
 	// ErrInvalidToken means a token is not of the form NewToken produces.
 	ErrInvalidToken = errors.New("gormsession: malformed token")
 	// ErrConflict means a Backend update found the session at another

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gormsession/gormsession"
 	"github.com/gormsession/gormsession/ginmiddleware"
+	"github.com/gormsession/gormsession/internal/testdb"
 )
 
 // me answers with the request's session as Current sees it.
@@ -115,11 +116,11 @@ func jarClient(t testing.TB, srv *httptest.Server) *http.Client {
 // TestAuthenticateHeadersAndCookies runs every combination of bearer header
 // and cookie through a real engine on SQLite and PostgreSQL.
 func TestAuthenticateHeadersAndCookies(t *testing.T) {
-	eachDB(t, testAuthenticateHeadersAndCookies)
+	testdb.Each(t, testAuthenticateHeadersAndCookies)
 }
 
-func testAuthenticateHeadersAndCookies(t *testing.T, dbName string) {
-	e := newEnv(t, dbName)
+func testAuthenticateHeadersAndCookies(t *testing.T, d testdb.DB) {
+	e := newEnv(t, d)
 	ctx := context.Background()
 	alice := e.create(t, gormsession.Attributes{UserID: "alice"})
 	bob := e.create(t, gormsession.Attributes{UserID: "bob"})

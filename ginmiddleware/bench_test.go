@@ -8,6 +8,7 @@ import (
 
 	"github.com/gormsession/gormsession"
 	"github.com/gormsession/gormsession/ginmiddleware"
+	"github.com/gormsession/gormsession/internal/testdb"
 )
 
 // discardWriter is a ResponseWriter that keeps only the status code, so
@@ -26,7 +27,7 @@ func (w *discardWriter) WriteHeader(code int)        { w.code = code }
 // middleware adds to a request; sql/op counts the statements run, which
 // must be 0.
 func BenchmarkRequest(b *testing.B) {
-	e := newEnv(b, "sqlite")
+	e := newEnv(b, testdb.SQLite(b))
 	s := e.create(b, gormsession.Attributes{UserID: "alice"})
 	handler := func(c *gin.Context) {
 		if _, ok := ginmiddleware.Current(c); ok {

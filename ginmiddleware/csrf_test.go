@@ -11,6 +11,7 @@ import (
 
 	"github.com/gormsession/gormsession"
 	"github.com/gormsession/gormsession/ginmiddleware"
+	"github.com/gormsession/gormsession/internal/testdb"
 )
 
 // TestCrossSiteRequestForgeryIsRejected checks the cross-origin protection
@@ -18,7 +19,7 @@ import (
 // requests from another site are refused with 403, bearer-authenticated
 // ones and safe methods are not.
 func TestCrossSiteRequestForgeryIsRejected(t *testing.T) {
-	e := newEnv(t, "sqlite")
+	e := newEnv(t, testdb.SQLite(t))
 	alice := e.create(t, gormsession.Attributes{UserID: "alice"})
 	bob := e.create(t, gormsession.Attributes{UserID: "bob"})
 
@@ -139,7 +140,7 @@ func TestCrossSiteRequestForgeryIsRejected(t *testing.T) {
 // Authenticate, a cross-site POST can neither sign someone in (a forged
 // login) nor sign the cookie's user out; same-origin requests can.
 func TestLoginAndLogoutCheckTheOriginWithoutAuthenticate(t *testing.T) {
-	e := newEnv(t, "sqlite")
+	e := newEnv(t, testdb.SQLite(t))
 	alice := e.create(t, gormsession.Attributes{UserID: "alice"})
 	r := gin.New()
 	r.POST("/login", func(c *gin.Context) {
@@ -196,7 +197,7 @@ func TestLoginAndLogoutCheckTheOriginWithoutAuthenticate(t *testing.T) {
 // session (a visitor's, without a user) replayed as a bearer token or as
 // the auth cookie is turned away by RequireSession.
 func TestAnonymousTokenNeverAuthenticates(t *testing.T) {
-	e := newEnv(t, "sqlite")
+	e := newEnv(t, testdb.SQLite(t))
 	visitor := e.create(t, gormsession.Attributes{Data: []byte("visits")})
 	srv := newAuthServer(t, e.m, ginmiddleware.AuthOptions{})
 	for _, via := range []string{"bearer", "cookie"} {

@@ -13,12 +13,13 @@ import (
 	"github.com/gormsession/gormsession"
 	"github.com/gormsession/gormsession/ginmiddleware"
 	"github.com/gormsession/gormsession/gorillastore"
+	"github.com/gormsession/gormsession/internal/testdb"
 )
 
 // TestLoginLogoutWithoutAuthenticate checks that Login and Logout work on
 // routes without Authenticate, with the default cookie.
 func TestLoginLogoutWithoutAuthenticate(t *testing.T) {
-	e := newEnv(t, "sqlite")
+	e := newEnv(t, testdb.SQLite(t))
 	r := gin.New()
 	r.POST("/login", func(c *gin.Context) {
 		if _, err := ginmiddleware.Login(c, e.m, gormsession.Attributes{UserID: "alice"}); err != nil {
@@ -46,7 +47,7 @@ func TestLoginLogoutWithoutAuthenticate(t *testing.T) {
 }
 
 func TestLoginFailsWhenManagerIsClosed(t *testing.T) {
-	e := newEnv(t, "sqlite")
+	e := newEnv(t, testdb.SQLite(t))
 	if err := e.m.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +64,7 @@ func TestLoginFailsWhenManagerIsClosed(t *testing.T) {
 // TestFlashesOfAPlainValueDoNotPanic guards against a value Set under the
 // flash key making Flashes panic (gorilla's own Flashes would).
 func TestFlashesOfAPlainValueDoNotPanic(t *testing.T) {
-	e := newEnv(t, "sqlite")
+	e := newEnv(t, testdb.SQLite(t))
 	r := gin.New()
 	r.Use(ginmiddleware.Sessions("s", gorillastore.New(e.m, testKey)))
 	r.GET("/", func(c *gin.Context) {
@@ -80,7 +81,7 @@ func TestFlashesOfAPlainValueDoNotPanic(t *testing.T) {
 }
 
 func TestSaveErrorIsReturned(t *testing.T) {
-	e := newEnv(t, "sqlite")
+	e := newEnv(t, testdb.SQLite(t))
 	r := gin.New()
 	r.Use(ginmiddleware.Sessions("s", gorillastore.New(e.m, testKey)))
 	var saveErr error

@@ -35,15 +35,11 @@ type env struct {
 func (e *env) Now() time.Time      { return time.Unix(0, e.now.Load()) }
 func (e *env) Add(d time.Duration) { e.now.Add(int64(d)) }
 
-// newEnv returns a Manager on its own table of the named database
-// ("sqlite" or "postgres"); the table is dropped and the Manager closed
-// when the test ends.
-func newEnv(t testing.TB, dbName string) *env {
+// newEnv returns a Manager on the test's own table of d (testdb.SQLite,
+// or testdb.Postgres, whose table is dropped when the test ends); the
+// Manager is closed when the test ends.
+func newEnv(t testing.TB, d testdb.DB) *env {
 	t.Helper()
-	d := testdb.SQLite(t)
-	if dbName == "postgres" {
-		d = testdb.Postgres(t) // its table is dropped when the test ends
-	}
 	e := &env{sql: testdb.NewCounter(), table: d.Table}
 	e.now.Store(time.Now().UnixNano())
 	db := d.Open(t).Session(&gorm.Session{Logger: e.sql})
@@ -87,17 +83,6 @@ func (e *env) create(t testing.TB, p gormsession.Attributes) gormsession.Session
 		t.Fatalf("Create: %v", err)
 	}
 	return s
-}
-
-// eachDB runs f as a parallel subtest on SQLite and on PostgreSQL.
-func eachDB(t *testing.T, f func(t *testing.T, dbName string)) {
-	t.Helper()
-	for _, name := range []string{"sqlite", "postgres"} {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			f(t, name)
-		})
-	}
 }
 
 // decode reads a JSON response body into a map.

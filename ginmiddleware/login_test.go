@@ -9,6 +9,7 @@ import (
 
 	"github.com/gormsession/gormsession"
 	"github.com/gormsession/gormsession/ginmiddleware"
+	"github.com/gormsession/gormsession/internal/testdb"
 )
 
 // post sends a POST to srvURL+path with client and returns the response
@@ -58,7 +59,7 @@ func TestLoginCookieAttributes(t *testing.T) {
 		{name: "partitioned", opts: ginmiddleware.AuthOptions{Partitioned: true},
 			cookie: "session", path: "/", maxAge: 30 * day, secure: true, sameSite: http.SameSiteLaxMode, partition: true},
 	}
-	e := newEnv(t, "sqlite")
+	e := newEnv(t, testdb.SQLite(t))
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := newAuthServer(t, e.m, tt.opts)
@@ -99,7 +100,7 @@ func TestLoginCookieAttributes(t *testing.T) {
 }
 
 func TestLoginThenRequestsAreAuthenticated(t *testing.T) {
-	e := newEnv(t, "sqlite")
+	e := newEnv(t, testdb.SQLite(t))
 	srv := newAuthServer(t, e.m, ginmiddleware.AuthOptions{})
 	c := jarClient(t, srv)
 	_, body := post(t, c, srv.URL+"/login?user=alice", 200)
@@ -132,7 +133,7 @@ func TestLoginThenRequestsAreAuthenticated(t *testing.T) {
 // TestLoginRevokesThePreviousCookieSession guards against session
 // fixation: a token planted in the browser before login does not survive it.
 func TestLoginRevokesThePreviousCookieSession(t *testing.T) {
-	e := newEnv(t, "sqlite")
+	e := newEnv(t, testdb.SQLite(t))
 	srv := newAuthServer(t, e.m, ginmiddleware.AuthOptions{})
 	c := jarClient(t, srv)
 	_, first := post(t, c, srv.URL+"/login?user=alice", 200)
@@ -153,7 +154,7 @@ func TestLoginRevokesThePreviousCookieSession(t *testing.T) {
 }
 
 func TestLoginDeviceLabel(t *testing.T) {
-	e := newEnv(t, "sqlite")
+	e := newEnv(t, testdb.SQLite(t))
 	srv := newAuthServer(t, e.m, ginmiddleware.AuthOptions{})
 	client := srv.Client()
 	t.Cleanup(client.CloseIdleConnections)
@@ -172,8 +173,8 @@ func TestLoginDeviceLabel(t *testing.T) {
 }
 
 func TestLogoutBearerSession(t *testing.T) {
-	eachDB(t, func(t *testing.T, dbName string) {
-		e := newEnv(t, dbName)
+	testdb.Each(t, func(t *testing.T, d testdb.DB) {
+		e := newEnv(t, d)
 		s := e.create(t, gormsession.Attributes{UserID: "alice"})
 		srv := newAuthServer(t, e.m, ginmiddleware.AuthOptions{})
 		post(t, srv.Client(), srv.URL+"/logout", 200, "Authorization", "Bearer "+s.Token)
@@ -186,9 +187,9 @@ func TestLogoutBearerSession(t *testing.T) {
 	})
 }
 
-func TestRotate(t *testing.T) {
-	eachDB(t, func(t *testing.T, dbName string) {
-		e := newEnv(t, dbName)
+func TestRotateSetsANewCookieAndKillsTheOldToken(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, d testdb.DB) {
+		e := newEnv(t, d)
 		srv := newAuthServer(t, e.m, ginmiddleware.AuthOptions{})
 		c := jarClient(t, srv)
 
@@ -229,8 +230,8 @@ func TestRotate(t *testing.T) {
 }
 
 func TestSignOutOthersAndDevices(t *testing.T) {
-	eachDB(t, func(t *testing.T, dbName string) {
-		e := newEnv(t, dbName)
+	testdb.Each(t, func(t *testing.T, d testdb.DB) {
+		e := newEnv(t, d)
 		phone := e.create(t, gormsession.Attributes{UserID: "alice", Device: "Safari on iOS"})
 		e.Add(time.Second)
 		tablet := e.create(t, gormsession.Attributes{UserID: "alice", Device: "Chrome on Android"})
@@ -285,7 +286,7 @@ func TestSignOutOthersAndDevices(t *testing.T) {
 // limit is answered 431 by net/http, before the middleware, and that one
 // within it but far beyond a token's size is anonymous (see the table).
 func TestOversizedHeaderIsRejected(t *testing.T) {
-	e := newEnv(t, "sqlite")
+	e := newEnv(t, testdb.SQLite(t))
 	srv := newAuthServer(t, e.m, ginmiddleware.AuthOptions{})
 	req := newRequest(t, http.MethodGet, srv.URL+"/private")
 	req.Header.Set("Authorization", "Bearer "+strings.Repeat("A", http.DefaultMaxHeaderBytes+4096))

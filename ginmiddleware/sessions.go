@@ -40,8 +40,7 @@ type Session interface {
 	// is the flash key; the default is "_flash".
 	Flashes(vars ...string) []any
 	// Options replaces the cookie attributes of this session wholesale
-	// with the first seven fields of options. MaxAge < 0 deletes the
-	// session and its cookie on Save.
+	// with options. MaxAge < 0 deletes the session and its cookie on Save.
 	Options(options Options)
 	// Save writes the session to the store and sets its cookie, if it has
 	// changed in this request. Call it before writing the response body.

@@ -13,6 +13,7 @@ import (
 	"github.com/gormsession/gormsession"
 	"github.com/gormsession/gormsession/ginmiddleware"
 	"github.com/gormsession/gormsession/gorillastore"
+	"github.com/gormsession/gormsession/internal/testdb"
 )
 
 var testKey = []byte("0123456789abcdef0123456789abcdef")
@@ -26,7 +27,7 @@ type storeCase struct {
 
 var storeCases = []storeCase{
 	{"gorillastore", func(t *testing.T) (sessions.Store, *gormsession.Manager) {
-		e := newEnv(t, "sqlite")
+		e := newEnv(t, testdb.SQLite(t))
 		return gorillastore.New(e.m, testKey), e.m
 	}},
 	{"cookiestore", func(t *testing.T) (sessions.Store, *gormsession.Manager) {

@@ -1,6 +1,7 @@
 // Package gorillastore is a gorilla/sessions Store that keeps sessions in a
-// [gormsession.Manager]: a drop-in replacement for wader/gormstore and other
-// database-backed gorilla stores.
+// [gormsession.Manager], in place of wader/gormstore and other
+// database-backed gorilla stores: handlers stay as they are; the setup code
+// changes (see docs/migrating.md for a before/after and every difference).
 //
 // Reading a session costs no database statement: the Manager serves it from
 // memory. Saving one costs exactly one (an insert for a new session, an
