@@ -29,10 +29,7 @@ func appendMark(mark string) func(*gormsession.Session) {
 // liveIDs returns the IDs of the live rows of userID in st.
 func liveIDs(t *testing.T, st gormsession.Backend, userID string) []string {
 	t.Helper()
-	all, err := st.LoadAll(context.Background())
-	if err != nil {
-		t.Fatalf("LoadAll: %v", err)
-	}
+	all := streamAll(t, st)
 	var ids []string
 	for _, s := range all {
 		if s.UserID == userID {

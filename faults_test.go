@@ -122,14 +122,6 @@ func (f *faultyBackend) after(op string, err error) error {
 	return err
 }
 
-func (f *faultyBackend) LoadAll(ctx context.Context) ([]gormsession.Session, error) {
-	if err := f.before("LoadAll"); err != nil {
-		return nil, err
-	}
-	all, err := f.Store.LoadAll(ctx)
-	return all, f.after("LoadAll", err)
-}
-
 func (f *faultyBackend) Stream(ctx context.Context, now time.Time, fn func(*gormsession.Session) error) error {
 	if err := f.before("Stream"); err != nil {
 		return err

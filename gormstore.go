@@ -55,14 +55,13 @@ type Store struct {
 // NewStore. GORM binds the ? placeholders in the dialect's own style.
 type statements struct {
 	insert, update, remove, removeUser, removeUserSelect, touch string
-	rotateRevoke, clearData, get, live, signedIn, changes       string
+	rotateRevoke, clearData, get, signedIn, changes             string
 }
 
 var (
 	_ Backend        = (*Store)(nil)
 	_ UserRevoker    = (*Store)(nil)
 	_ ExpiredRemover = (*Store)(nil)
-	_ Streamer       = (*Store)(nil)
 	_ Toucher        = (*Store)(nil)
 	_ ChangeFeed     = (*Store)(nil)
 )
@@ -139,7 +138,6 @@ func buildStatements(t string) statements {
 			" WHERE id = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)",
 		clearData: "UPDATE " + t + " SET data = NULL WHERE id = ?",
 		get:       "SELECT " + selectColumns + " FROM " + t + " WHERE id = ? AND revoked_at IS NULL",
-		live:      "SELECT " + selectColumns + " FROM " + t + " WHERE revoked_at IS NULL",
 		signedIn:  "SELECT " + selectColumns + " FROM " + t + " WHERE revoked_at IS NULL AND user_id > ''",
 		changes:   "SELECT " + selectColumns + " FROM " + t + " WHERE updated_at >= ? ORDER BY updated_at",
 	}
@@ -368,17 +366,6 @@ func (s *Store) RevokeUser(ctx context.Context, userID, exceptID string, created
 		return nil, fmt.Errorf("gormsession: remove sessions of user %q: %w", userID, err)
 	}
 	return ids, nil
-}
-
-// LoadAll returns every live session, expired or not. A Manager uses Stream
-// instead, which does not hold every row twice.
-func (s *Store) LoadAll(ctx context.Context) ([]Session, error) {
-	var out []Session
-	err := s.query(ctx, "load all", s.sql.live, nil, func(sess *Session, _ bool) error {
-		out = append(out, *sess)
-		return nil
-	})
-	return out, err
 }
 
 // Get returns the live session with id; found is false when there is none.

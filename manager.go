@@ -167,9 +167,10 @@ type Manager struct {
 }
 
 // NewManager loads every unexpired session from b and returns a Manager
-// serving them from memory. When b implements Streamer the rows are
-// streamed, so loading needs no second copy of them. Revocations left in
-// the Journal by an earlier process are applied before it returns.
+// serving them from memory; the rows are streamed, so loading needs no
+// second copy of them. Anonymous sessions are not loaded: they are read
+// when used. Revocations left in the Journal by an earlier process are
+// applied before it returns.
 //
 // The Manager starts one background goroutine for cleanup and retries,
 // and with SyncInterval one more to poll for changes (and one for the
@@ -272,18 +273,8 @@ func (m *Manager) load(ctx context.Context) error {
 		}
 		return nil
 	}
-	if st, ok := m.backend.(Streamer); ok {
-		if err := st.Stream(ctx, now, add); err != nil {
-			return fmt.Errorf("gormsession: load sessions: %w", err)
-		}
-		return nil
-	}
-	all, err := m.backend.LoadAll(ctx)
-	if err != nil {
+	if err := m.backend.Stream(ctx, now, add); err != nil {
 		return fmt.Errorf("gormsession: load sessions: %w", err)
-	}
-	for i := range all {
-		_ = add(&all[i])
 	}
 	return nil
 }

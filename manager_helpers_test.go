@@ -45,3 +45,16 @@ func setDevice(m *gormsession.Manager, ctx context.Context, id, device string) (
 func setExpiry(m *gormsession.Manager, ctx context.Context, id string, at time.Time) (gormsession.Session, error) {
 	return m.Update(ctx, id, func(s *gormsession.Session) { s.ExpiresAt = at })
 }
+
+// streamAll returns every live signed-in session in b, expired or not.
+func streamAll(t testing.TB, b gormsession.Backend) []gormsession.Session {
+	t.Helper()
+	var all []gormsession.Session
+	if err := b.Stream(context.Background(), time.Time{}, func(s *gormsession.Session) error {
+		all = append(all, *s)
+		return nil
+	}); err != nil {
+		t.Fatalf("Stream: %v", err)
+	}
+	return all
+}

@@ -194,9 +194,8 @@ func TestRevokeAndListUser(t *testing.T) {
 		}
 		mustResolve(t, m, bob.Token)
 
-		rows, err := st.LoadAll(ctx)
-		if err != nil || len(rows) != 1 || rows[0].ID != bob.ID {
-			t.Fatalf("rows after revocations = %v, %v; want only bob's", rows, err)
+		if rows := streamAll(t, st); len(rows) != 1 || rows[0].ID != bob.ID {
+			t.Fatalf("rows after revocations = %v; want only bob's", rows)
 		}
 	})
 }
@@ -394,7 +393,7 @@ func TestCleanupRemovesExpiredFromMemoryAndDatabase(t *testing.T) {
 		if resident(m) != 1 || len(m.ListUser("alice")) != 1 {
 			t.Fatalf("after Cleanup: %d in memory", resident(m))
 		}
-		rows, _ := st.LoadAll(ctx)
+		rows := streamAll(t, st)
 		if len(rows) != 1 || rows[0].ID != long.ID {
 			t.Fatalf("after Cleanup %d rows, want only the long one (short %s)", len(rows), short.ID)
 		}

@@ -54,7 +54,7 @@ func (s *Session) Expired(now time.Time) bool {
 
 // Backend is where sessions are persisted. Implementations must be safe for
 // concurrent use. Optional capabilities are the small interfaces below
-// (UserRevoker, ExpiredRemover, Streamer, Toucher, ChangeFeed), detected by
+// (UserRevoker, ExpiredRemover, Toucher, ChangeFeed), detected by
 // type assertion the way database/sql detects driver capabilities.
 //
 // A Backend keeps the Manager's consistency model (see the package doc):
@@ -63,8 +63,14 @@ func (s *Session) Expired(now time.Time) bool {
 // caller read, and a removed session stays removed. The package backendtest
 // is the contract every Backend must pass.
 type Backend interface {
-	// LoadAll returns every live (not removed) session, expired or not.
-	LoadAll(ctx context.Context) ([]Session, error)
+	// Stream calls fn for every live session with a UserID that is not
+	// expired at now (anonymous sessions, without a UserID, are left out:
+	// they are read by ID when used), so that a Manager loading a million
+	// sessions needs no second copy of them. The *Session is reused between
+	// calls; fn must copy what it keeps (the strings and the Data slice are
+	// freshly allocated and may be kept). An error from fn stops the stream
+	// and is returned.
+	Stream(ctx context.Context, now time.Time, fn func(*Session) error) error
 	// Get returns the live session with the given ID. found is false, with
 	// a nil error, when there is none.
 	Get(ctx context.Context, id string) (s Session, found bool, err error)
@@ -107,18 +113,6 @@ type ExpiredRemover interface {
 	// RemoveExpired deletes every session whose ExpiresAt is at or before now
 	// and returns how many were deleted.
 	RemoveExpired(ctx context.Context, now time.Time) (int64, error)
-}
-
-// Streamer is a Backend that can stream its unexpired signed-in sessions,
-// so that a Manager loading a million sessions does not need a second copy
-// of them, nor read the anonymous ones it does not load.
-type Streamer interface {
-	// Stream calls fn for every live session with a UserID that is not
-	// expired at now; anonymous sessions (no UserID) are left out.
-	// The *Session is reused between calls; fn must copy what it keeps (the
-	// strings and the Data slice are freshly allocated and may be kept).
-	// An error from fn stops the stream and is returned.
-	Stream(ctx context.Context, now time.Time, fn func(*Session) error) error
 }
 
 // Toucher is a Backend that can record activity on many sessions in one

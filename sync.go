@@ -138,12 +138,8 @@ func (m *Manager) poll(ctx context.Context) error {
 func (m *Manager) resync(ctx context.Context, start time.Time) error {
 	// Anonymous sessions are read again when next used.
 	m.anon.purge()
-	streamer, ok := m.backend.(Streamer)
-	if !ok {
-		return m.sync.feed.Changes(ctx, time.Time{}, m.applyChange)
-	}
 	present := make(map[string]struct{}, m.resident())
-	err := streamer.Stream(ctx, start, func(s *Session) error {
+	err := m.backend.Stream(ctx, start, func(s *Session) error {
 		present[s.ID] = struct{}{}
 		m.learn(s)
 		return nil

@@ -13,7 +13,7 @@
 // Run checks the required methods, with the consistency model they keep
 // (versions, conditional updates, inserts that never overwrite, atomic
 // rotation, removals that stay removed), and every optional interface the
-// Backend implements (UserRevoker, ExpiredRemover, Streamer, Toucher,
+// Backend implements (UserRevoker, ExpiredRemover, Toucher,
 // ChangeFeed).
 package backendtest
 
@@ -53,12 +53,12 @@ var tests = []struct {
 	name string
 	run  func(t *testing.T, b gormsession.Backend)
 }{
-	{"InsertThenLoadAllRoundTripsEveryField", testRoundTrip},
+	{"InsertThenStreamRoundTripsEveryField", testRoundTrip},
 	{"InsertNeverOverwrites", testInsertNeverOverwrites},
 	{"UpdateIsConditionalOnVersion", testUpdateConditional},
 	{"UpdateNeverInserts", testUpdateNeverInserts},
 	{"ConcurrentUpdatesAtOneVersionOneWins", testConcurrentUpdates},
-	{"RemoveEndsAndMissingIDIsNotAnError", testRemove},
+	{"RevokeEndsAndMissingIDIsNotAnError", testRevoke},
 	{"ZeroExpiresAtMeansNever", testZeroExpiry},
 	{"BinaryAndLargeDataRoundTrip", testBinaryData},
 	{"ConcurrentInsertsAreAllKept", testConcurrentInserts},
@@ -66,7 +66,7 @@ var tests = []struct {
 	{"GetFindsLiveByID", testGet},
 	{"RotateReplacesAtomically", testRotate},
 	{"ConcurrentRotationsYieldOneSuccessor", testConcurrentRotations},
-	{"RemoveUserReturnsWhatItRemoved", testRemoveUser},
+	{"RevokeUserReturnsWhatItRevoked", testRevokeUser},
 	{"RemoveExpiredUsesInclusiveBoundary", testRemoveExpired},
 	{"StreamSkipsExpired", testStream},
 	{"TouchMovesUpdatedAtForwardOnly", testTouch},
@@ -115,16 +115,17 @@ func insert(t *testing.T, b gormsession.Backend, ss ...*gormsession.Session) {
 
 func loadAll(t *testing.T, b gormsession.Backend) map[string]gormsession.Session {
 	t.Helper()
-	all, err := b.LoadAll(context.Background())
-	if err != nil {
-		t.Fatalf("LoadAll: %v", err)
-	}
-	m := make(map[string]gormsession.Session, len(all))
-	for _, s := range all {
+	m := make(map[string]gormsession.Session)
+	// The zero time is before every expiry: every live session streams.
+	err := b.Stream(context.Background(), time.Time{}, func(s *gormsession.Session) error {
 		if _, dup := m[s.ID]; dup {
-			t.Fatalf("LoadAll returned %s twice", s.ID)
+			t.Fatalf("Stream gave %s twice", s.ID)
 		}
-		m[s.ID] = s
+		m[s.ID] = *s
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("Stream: %v", err)
 	}
 	return m
 }
@@ -159,7 +160,7 @@ func testRoundTrip(t *testing.T, b gormsession.Backend) {
 	insert(t, b, &a, &c)
 	all := loadAll(t, b)
 	if len(all) != 2 {
-		t.Fatalf("LoadAll returned %d sessions, want 2", len(all))
+		t.Fatalf("Stream gave %d sessions, want 2", len(all))
 	}
 	a.Token = ""
 	equal(t, all[a.ID], a)
@@ -241,10 +242,10 @@ func testUpdateNeverInserts(t *testing.T, b gormsession.Backend) {
 		t.Fatalf("Update of a removed session: %v, want ErrNotFound", err)
 	}
 	if _, found := get(t, b, s.ID); found {
-		t.Fatal("Update after Remove brought the session back")
+		t.Fatal("Update after Revoke brought the session back")
 	}
 	if all := loadAll(t, b); len(all) != 0 {
-		t.Fatal("Update after Remove brought the session back into LoadAll")
+		t.Fatal("Update after Revoke brought the session back into Stream")
 	}
 }
 
@@ -285,22 +286,22 @@ func testConcurrentUpdates(t *testing.T, b gormsession.Backend) {
 	}
 }
 
-func testRemove(t *testing.T, b gormsession.Backend) {
+func testRevoke(t *testing.T, b gormsession.Backend) {
 	s1, s2 := newSession("alice"), newSession("alice")
 	insert(t, b, &s1, &s2)
 	ctx := context.Background()
 	if err := b.Revoke(ctx, s1.ID); err != nil {
-		t.Fatalf("Remove: %v", err)
+		t.Fatalf("Revoke: %v", err)
 	}
 	if err := b.Revoke(ctx, s1.ID); err != nil {
-		t.Fatalf("Remove of a removed ID: %v, want nil", err)
+		t.Fatalf("Revoke of a revoked ID: %v, want nil", err)
 	}
 	if err := b.Revoke(ctx, gormsession.HashToken("never-saved")); err != nil {
-		t.Fatalf("Remove of an unknown ID: %v, want nil", err)
+		t.Fatalf("Revoke of an unknown ID: %v, want nil", err)
 	}
 	all := loadAll(t, b)
 	if _, ok := all[s1.ID]; ok || len(all) != 1 {
-		t.Fatalf("after Remove LoadAll has %d sessions (removed one present: %v), want only the other", len(all), ok)
+		t.Fatalf("after Revoke Stream has %d sessions (removed one present: %v), want only the other", len(all), ok)
 	}
 	if _, found := get(t, b, s1.ID); found {
 		t.Fatal("Get found a removed session")
@@ -367,8 +368,8 @@ func testCanceledContext(t *testing.T, b gormsession.Backend) {
 	if err := b.Insert(ctx, &s); err == nil {
 		t.Fatal("Insert with a canceled context succeeded, want an error")
 	}
-	if _, err := b.LoadAll(ctx); err == nil {
-		t.Fatal("LoadAll with a canceled context succeeded, want an error")
+	if err := b.Stream(ctx, time.Time{}, func(*gormsession.Session) error { return nil }); err == nil {
+		t.Fatal("Stream with a canceled context succeeded, want an error")
 	}
 	if _, _, err := b.Get(ctx, s.ID); err == nil {
 		t.Fatal("Get with a canceled context succeeded, want an error")
@@ -475,7 +476,7 @@ func testConcurrentRotations(t *testing.T, b gormsession.Backend) {
 	}
 }
 
-func testRemoveUser(t *testing.T, b gormsession.Backend) {
+func testRevokeUser(t *testing.T, b gormsession.Backend) {
 	r, ok := b.(gormsession.UserRevoker)
 	if !ok {
 		t.Skip("backend is not a UserRevoker")
@@ -487,28 +488,28 @@ func testRemoveUser(t *testing.T, b gormsession.Backend) {
 	insert(t, b, &a1, &a2, &a3, &c, &late)
 	ids, err := r.RevokeUser(ctx, "alice", a3.ID, base.Add(time.Minute))
 	if err != nil {
-		t.Fatalf("RemoveUser: %v", err)
+		t.Fatalf("RevokeUser: %v", err)
 	}
 	slices.Sort(ids)
 	want := []string{a1.ID, a2.ID}
 	slices.Sort(want)
 	if !slices.Equal(ids, want) {
-		t.Fatalf("RemoveUser returned %v, want %v (not the kept one, not the later one)", ids, want)
+		t.Fatalf("RevokeUser returned %v, want %v (not the kept one, not the later one)", ids, want)
 	}
 	all := loadAll(t, b)
 	if len(all) != 3 {
-		t.Fatalf("after RemoveUser %d live sessions, want 3: %v", len(all), slices.Collect(maps.Keys(all)))
+		t.Fatalf("after RevokeUser %d live sessions, want 3: %v", len(all), slices.Collect(maps.Keys(all)))
 	}
 	for _, id := range []string{a3.ID, c.ID, late.ID} {
 		if _, ok := all[id]; !ok {
-			t.Errorf("RemoveUser removed %s, which it must keep", id)
+			t.Errorf("RevokeUser removed %s, which it must keep", id)
 		}
 	}
 	if ids, err := r.RevokeUser(ctx, "alice", "", base); err != nil || len(ids) != 0 {
-		t.Fatalf("RemoveUser with nothing to remove = %v, %v; want none, nil", ids, err)
+		t.Fatalf("RevokeUser with nothing to remove = %v, %v; want none, nil", ids, err)
 	}
 	if ids, err := r.RevokeUser(ctx, "alice", "", base.Add(2*time.Hour)); err != nil || len(ids) != 2 {
-		t.Fatalf("RemoveUser of the rest = %v, %v; want 2, nil", ids, err)
+		t.Fatalf("RevokeUser of the rest = %v, %v; want 2, nil", ids, err)
 	}
 }
 
@@ -542,10 +543,6 @@ func testRemoveExpired(t *testing.T, b gormsession.Backend) {
 }
 
 func testStream(t *testing.T, b gormsession.Backend) {
-	st, ok := b.(gormsession.Streamer)
-	if !ok {
-		t.Skip("backend is not a Streamer")
-	}
 	now := base.Add(time.Hour)
 	atNow, future, never, removed, anon := newSession("a"), newSession("a"), newSession("b"), newSession("b"), newSession("")
 	atNow.ExpiresAt = now
@@ -556,7 +553,7 @@ func testStream(t *testing.T, b gormsession.Backend) {
 		t.Fatal(err)
 	}
 	got := map[string]gormsession.Session{}
-	err := st.Stream(context.Background(), now, func(s *gormsession.Session) error {
+	err := b.Stream(context.Background(), now, func(s *gormsession.Session) error {
 		got[s.ID] = *s
 		return nil
 	})
@@ -571,7 +568,7 @@ func testStream(t *testing.T, b gormsession.Backend) {
 
 	stop := fmt.Errorf("stop")
 	calls := 0
-	err = st.Stream(context.Background(), now, func(*gormsession.Session) error { calls++; return stop })
+	err = b.Stream(context.Background(), now, func(*gormsession.Session) error { calls++; return stop })
 	if err != stop || calls != 1 {
 		t.Fatalf("Stream with fn error: err %v after %d calls; want fn's error after 1", err, calls)
 	}
