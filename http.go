@@ -138,8 +138,8 @@ func (m *Manager) ResolveRequest(r *http.Request, cookieName string) (Session, T
 
 type contextKey struct{}
 
-// NewContext returns a copy of ctx carrying s.
-func NewContext(ctx context.Context, s Session) context.Context {
+// newContext returns a copy of ctx carrying s.
+func newContext(ctx context.Context, s Session) context.Context {
 	return context.WithValue(ctx, contextKey{}, s)
 }
 
@@ -178,7 +178,7 @@ func Middleware(m *Manager, opts CookieOptions) func(http.Handler) http.Handler 
 				}
 			}
 			if src != SourceNone {
-				r = r.WithContext(NewContext(r.Context(), s))
+				r = r.WithContext(newContext(r.Context(), s))
 			}
 			next.ServeHTTP(w, r)
 		})
