@@ -179,7 +179,31 @@ func NewManager(ctx context.Context, b Backend, opts ManagerOptions) (*Manager, 
 	if b == nil {
 		return nil, errors.New("gormsession: NewManager: nil Backend")
 	}
-	opts = opts.withDefaults()
+	feed, isFeed := b.(ChangeFeed)
+	if opts.SyncInterval > 0 && !isFeed {
+		return nil, fmt.Errorf("gormsession: NewManager: SyncInterval needs a Backend that implements ChangeFeed; %T does not", b)
+	}
+	opts = opts.withDefaults(isFeed)
+	pending, err := openJournal(opts.Journal)
+	if err != nil {
+		return nil, err
+	}
+	m := newManager(b, opts, pending)
+	if opts.SyncInterval > 0 {
+		m.sync = newSyncState(feed, &m.opts)
+	}
+	loadStart := m.now()
+	if err := m.load(ctx); err != nil {
+		_ = pending.close()
+		return nil, err
+	}
+	m.replayRevocations(ctx)
+	m.start(loadStart)
+	return m, nil
+}
+
+// newManager returns a Manager with empty memory.
+func newManager(b Backend, opts ManagerOptions, pending *pendingRevocations) *Manager {
 	m := &Manager{
 		backend:  b,
 		opts:     opts,
@@ -190,48 +214,34 @@ func NewManager(ctx context.Context, b Backend, opts ManagerOptions) (*Manager, 
 		creating: make(map[string]struct{}),
 		anon:     newAnonCache(opts.MaxAnonymous),
 		misses:   missCache{m: make(map[string]int64)},
+		pending:  pending,
 	}
 	for i := range m.shards {
 		m.shards[i].m = make(map[string]*entry)
 	}
-	feed, isFeed := b.(ChangeFeed)
-	switch {
-	case opts.SyncInterval > 0 && !isFeed:
-		return nil, fmt.Errorf("gormsession: NewManager: SyncInterval needs a Backend that implements ChangeFeed; %T does not", b)
-	case opts.SyncInterval == 0 && isFeed:
-		m.opts.SyncInterval = defaultSyncInterval
-		m.opts = m.opts.withDefaults()
-	}
-	if m.opts.SyncInterval > 0 {
-		m.sync = newSyncState(feed, &m.opts)
-	}
-	pending, err := openJournal(opts.Journal)
-	if err != nil {
-		return nil, err
-	}
-	m.pending = pending
-	loadStart := m.now()
-	if err := m.load(ctx); err != nil {
-		_ = pending.close()
-		return nil, err
-	}
-	m.replayRevocations(ctx)
+	return m
+}
+
+// start starts the background goroutines; the change feed is read from
+// loadStart, when loading began.
+func (m *Manager) start(loadStart time.Time) {
 	bg, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
 	m.wg.Go(func() { m.loop(bg) })
-	if m.sync != nil {
-		m.metrics.lastSync.Store(loadStart.UnixNano())
-		m.sync.since = loadStart.Add(-m.opts.SyncOverlap)
-		m.wg.Go(func() { m.syncLoop(bg) })
-		if m.opts.Notifier != nil {
-			m.wg.Go(func() { m.listen(bg) })
-		}
+	if m.sync == nil {
+		return
 	}
-	return m, nil
+	m.metrics.lastSync.Store(loadStart.UnixNano())
+	m.sync.since = loadStart.Add(-m.opts.SyncOverlap)
+	m.wg.Go(func() { m.syncLoop(bg) })
+	if m.opts.Notifier != nil {
+		m.wg.Go(func() { m.listen(bg) })
+	}
 }
 
-// withDefaults returns o with every unset field at its default.
-func (o ManagerOptions) withDefaults() ManagerOptions {
+// withDefaults returns o with every unset field at its default; isFeed
+// says whether the Backend has a change feed to read.
+func (o ManagerOptions) withDefaults(isFeed bool) ManagerOptions {
 	if o.Lifetime == 0 {
 		o.Lifetime = defaultLifetime
 	}
@@ -252,6 +262,9 @@ func (o ManagerOptions) withDefaults() ManagerOptions {
 	}
 	if o.MaxAnonymous <= 0 {
 		o.MaxAnonymous = defaultMaxAnonymous
+	}
+	if o.SyncInterval == 0 && isFeed {
+		o.SyncInterval = defaultSyncInterval
 	}
 	if o.SyncInterval > 0 {
 		if o.SyncOverlap <= 0 {

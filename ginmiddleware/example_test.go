@@ -172,11 +172,3 @@ func ExampleSessions() {
 	// 200 {"count":2}
 	// 200 {"count":3}
 }
-
-func ExampleDeviceLabel() {
-	fmt.Println(ginmiddleware.DeviceLabel("Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1"))
-	fmt.Println(ginmiddleware.DeviceLabel("curl/8.5.0"))
-	// Output:
-	// Safari on iOS
-	// curl
-}

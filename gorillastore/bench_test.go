@@ -37,15 +37,29 @@ func benchSession(b *testing.B) (*gorillastore.Store, *http.Request, *env) {
 	return st, r, e
 }
 
+// BenchmarkGet reads a session from memory, with its decoded Values
+// from the Store's cache ("cached") and decoded from the stored bytes on
+// every Get ("decoded"): the difference is what the cache buys.
 func BenchmarkGet(b *testing.B) {
-	st, base, _ := benchSession(b)
-	b.ReportAllocs()
-	for b.Loop() {
-		r := new(http.Request)
-		*r = *base
-		if s, err := st.Get(r, "s"); err != nil || s.Values["user"] != "alice" {
-			b.Fatalf("Get: %v", err)
+	for _, cached := range []bool{true, false} {
+		name := "cached"
+		if !cached {
+			name = "decoded"
 		}
+		b.Run(name, func(b *testing.B) {
+			st, base, _ := benchSession(b)
+			if !cached {
+				gorillastore.WithoutValuesCache(st)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				r := new(http.Request)
+				*r = *base
+				if s, err := st.Get(r, "s"); err != nil || s.Values["user"] != "alice" {
+					b.Fatalf("Get: %v", err)
+				}
+			}
+		})
 	}
 }
 

@@ -1,6 +1,7 @@
 package gorillastore
 
 import (
+	"maps"
 	"reflect"
 	"sync"
 	"time"
@@ -112,8 +113,11 @@ func (c *valuesCache) remove(id string) {
 
 // copyMap returns a deep copy of m, or false when a key or value cannot be
 // copied.
-func copyMap(m map[any]any) (map[any]any, bool) {
-	out := make(map[any]any, len(m))
+func copyMap[K comparable](m map[K]any) (map[K]any, bool) {
+	if m == nil {
+		return nil, true
+	}
+	out := make(map[K]any, len(m))
 	for k, v := range m {
 		if !immutable(k) {
 			return nil, false
@@ -123,6 +127,22 @@ func copyMap(m map[any]any) (map[any]any, bool) {
 			return nil, false
 		}
 		out[k] = cv
+	}
+	return out, true
+}
+
+// copyAll copies the elements of s with copyValue.
+func copyAll(s []any) ([]any, bool) {
+	if s == nil {
+		return nil, true
+	}
+	out := make([]any, len(s))
+	for i, e := range s {
+		c, ok := copyValue(e)
+		if !ok {
+			return nil, false
+		}
+		out[i] = c
 	}
 	return out, true
 }
@@ -137,35 +157,10 @@ func copyValue(v any) (any, bool) {
 		uint64, uintptr, float32, float64, complex64, complex128, time.Time, time.Duration:
 		return v, true
 	case []any:
-		if v == nil {
-			return v, true
-		}
-		out := make([]any, len(v))
-		for i, e := range v {
-			c, ok := copyValue(e)
-			if !ok {
-				return nil, false
-			}
-			out[i] = c
-		}
-		return out, true
+		return copyAll(v)
 	case map[string]any:
-		if v == nil {
-			return v, true
-		}
-		out := make(map[string]any, len(v))
-		for k, e := range v {
-			c, ok := copyValue(e)
-			if !ok {
-				return nil, false
-			}
-			out[k] = c
-		}
-		return out, true
+		return copyMap(v)
 	case map[any]any:
-		if v == nil {
-			return v, true
-		}
 		return copyMap(v)
 	case []string:
 		return cloneSlice(v), true
@@ -180,14 +175,7 @@ func copyValue(v any) (any, bool) {
 	case []bool:
 		return cloneSlice(v), true
 	case map[string]string:
-		if v == nil {
-			return v, true
-		}
-		out := make(map[string]string, len(v))
-		for k, e := range v {
-			out[k] = e
-		}
-		return out, true
+		return maps.Clone(v), true
 	}
 	if immutable(v) {
 		return v, true

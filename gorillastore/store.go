@@ -66,7 +66,16 @@ type Store struct {
 
 	m         *gormsession.Manager
 	maxLength int
-	cache     valuesCache
+	cache     valueCache
+}
+
+// valueCache is what a Store needs of a cache of decoded Values: New gives
+// it a valuesCache (see there for when an entry is valid). BenchmarkGet
+// measures what it buys against decoding on every Get.
+type valueCache interface {
+	copyInto(dst map[any]any, id string, data []byte) bool
+	put(id string, data []byte, values map[any]any)
+	remove(id string)
 }
 
 var _ sessions.Store = (*Store)(nil)
@@ -94,7 +103,7 @@ func New(m *gormsession.Manager, keyPairs ...[]byte) *Store {
 			sc.MaxAge(0)
 		}
 	}
-	s := &Store{Codecs: codecs, m: m, maxLength: DefaultMaxLength}
+	s := &Store{Codecs: codecs, m: m, maxLength: DefaultMaxLength, cache: &valuesCache{}}
 	s.Options = s.defaultOptions()
 	return s
 }
