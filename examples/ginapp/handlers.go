@@ -22,9 +22,9 @@ import (
 type app struct {
 	m       *gormsession.Manager
 	users   *users
-	visits  *gorillastore.Store   // the gorilla-style sessions of the visits page
+	visits  *gorillastore.Store       // the gorilla-style sessions of the visits page
 	cookies ginmiddleware.AuthOptions // the sign-in cookie
-	metrics http.Handler          // Prometheus metrics of the sessions and the process
+	metrics http.Handler              // Prometheus metrics of the sessions and the process
 }
 
 // routes returns the app's handler.
