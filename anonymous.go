@@ -158,16 +158,8 @@ func (m *Manager) readAnonymous(ctx context.Context, id string) *entry {
 		m.metrics.refused.Add(1)
 		return nil
 	}
-	m.metrics.lookups.Add(1)
-	ctx, cancel := context.WithTimeout(ctx, readThroughTimeout)
-	s, found, err := m.backend.Get(ctx, id)
-	cancel()
-	if err != nil {
-		m.log.Warn("gormsession: anonymous session lookup failed", "id", id, "err", err)
-		return nil
-	}
+	s, found := m.fetch(ctx, id, anonMissTTL)
 	if !found || s.UserID != "" {
-		m.misses.add(id, m.now().UnixNano()+int64(anonMissTTL))
 		return nil
 	}
 	return m.learn(&s)

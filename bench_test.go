@@ -75,12 +75,7 @@ func BenchmarkResolveMiss(b *testing.B) {
 func BenchmarkCreate(b *testing.B) {
 	for _, name := range []string{"sqlite", "postgres"} {
 		b.Run(name, func(b *testing.B) {
-			var tdb testDB
-			if name == "sqlite" {
-				tdb = newSQLite(b)
-			} else {
-				tdb = newPostgres(b)
-			}
+			tdb := benchDB(b, name)
 			db, c := testdb.Counted(tdb.Open(b))
 			m := newManager(b, newStore(b, tdb, db), gormsession.ManagerOptions{CleanupInterval: -1, SyncInterval: -1})
 			ctx := context.Background()
@@ -110,12 +105,7 @@ func BenchmarkLoad(b *testing.B) {
 	n, anon := envInt(b, "GORMSESSION_LOAD_N", 100_000), envInt(b, "GORMSESSION_LOAD_ANON", 0)
 	for _, name := range []string{"sqlite", "postgres"} {
 		b.Run(fmt.Sprintf("%s/%d", name, n), func(b *testing.B) {
-			var tdb testDB
-			if name == "sqlite" {
-				tdb = newSQLite(b)
-			} else {
-				tdb = newPostgres(b)
-			}
+			tdb := benchDB(b, name)
 			db := tdb.Open(b)
 			st := newStore(b, tdb, db)
 			fillSessions(b, db, tdb.Table, n, anon)
@@ -204,12 +194,7 @@ func fillSessions(b *testing.B, db *gorm.DB, table string, n, anon int) {
 func BenchmarkIdlePoll(b *testing.B) {
 	for _, name := range []string{"sqlite", "postgres"} {
 		b.Run(name, func(b *testing.B) {
-			var tdb testDB
-			if name == "sqlite" {
-				tdb = newSQLite(b)
-			} else {
-				tdb = newPostgres(b)
-			}
+			tdb := benchDB(b, name)
 			db := tdb.Open(b)
 			st := newStore(b, tdb, db)
 			fillSessions(b, db, tdb.Table, 100_000, 0)
@@ -230,4 +215,12 @@ func BenchmarkIdlePoll(b *testing.B) {
 			}
 		})
 	}
+}
+
+// benchDB returns the named test database ("sqlite" or "postgres").
+func benchDB(b *testing.B, name string) testDB {
+	if name == "sqlite" {
+		return newSQLite(b)
+	}
+	return newPostgres(b)
 }

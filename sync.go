@@ -58,16 +58,8 @@ func (m *Manager) readThrough(ctx context.Context, id string) *entry {
 		m.metrics.refused.Add(1)
 		return nil
 	}
-	m.metrics.lookups.Add(1)
-	ctx, cancel := context.WithTimeout(ctx, readThroughTimeout)
-	s, found, err := m.backend.Get(ctx, id)
-	cancel()
-	if err != nil {
-		m.log.Warn("gormsession: read-through lookup failed", "id", id, "err", err)
-		return nil
-	}
+	s, found := m.fetch(ctx, id, m.opts.SyncInterval)
 	if !found {
-		m.misses.add(id, now+int64(m.opts.SyncInterval))
 		return nil
 	}
 	e := m.learn(&s)
@@ -78,6 +70,23 @@ func (m *Manager) readThrough(ctx context.Context, id string) *entry {
 		return nil
 	}
 	return e
+}
+
+// fetch reads the session id, whose token is not in memory, from the
+// Backend; an ID not found there is refused without a lookup for ttl.
+func (m *Manager) fetch(ctx context.Context, id string, ttl time.Duration) (Session, bool) {
+	m.metrics.lookups.Add(1)
+	ctx, cancel := context.WithTimeout(ctx, readThroughTimeout)
+	s, found, err := m.backend.Get(ctx, id)
+	cancel()
+	if err != nil {
+		m.log.Warn("gormsession: lookup of a token not in memory failed", "id", id, "err", err)
+		return Session{}, false
+	}
+	if !found {
+		m.misses.add(id, m.now().UnixNano()+int64(ttl))
+	}
+	return s, found
 }
 
 // applyChange applies a change read from the Backend to memory: a
