@@ -2,7 +2,10 @@ package gormsession_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"runtime"
 	"strconv"
@@ -154,6 +157,11 @@ func envInt(b *testing.B, name string, def int) int {
 // fillSessions inserts n signed-in and anon anonymous sessions without
 // Data, in batches inside one transaction.
 func fillSessions(b *testing.B, db *gorm.DB, table string, n, anon int) {
+	fillRows(b, db, table, n, anon, strconv.Itoa)
+}
+
+// fillRows is fillSessions with the i-th session's token given by token.
+func fillRows(b *testing.B, db *gorm.DB, table string, n, anon int, token func(int) string) {
 	b.Helper()
 	now := time.Now().UTC()
 	exp := now.Add(24 * time.Hour)
@@ -167,7 +175,7 @@ func fillSessions(b *testing.B, db *gorm.DB, table string, n, anon int) {
 				user = "user-" + strconv.Itoa(i/4)
 			}
 			rows = append(rows, gormsession.Model{
-				ID:        gormsession.HashToken(strconv.Itoa(i)),
+				ID:        gormsession.HashToken(token(i)),
 				UserID:    user,
 				Device:    devices[i%len(devices)],
 				CreatedAt: now,
@@ -223,4 +231,72 @@ func benchDB(b *testing.B, name string) testDB {
 		return newSQLite(b)
 	}
 	return newPostgres(b)
+}
+
+// floorEntry is what the floor of a lookup reads: a value inline in the
+// map, then the user ID.
+type floorEntry struct {
+	user    string
+	expires int64
+}
+
+// resolveFloor is the least work a lookup by token can do: hash the token
+// and probe a map keyed by the digest, with the value inline.
+func resolveFloor(m map[[32]byte]floorEntry, token string) (string, bool) {
+	e, ok := m[sha256.Sum256([]byte(token))]
+	return e.user, ok
+}
+
+// scaleToken returns the i-th token of the scale benchmarks: 32 bytes of a
+// hash of i, in the form NewToken makes.
+func scaleToken(i int) string {
+	sum := sha256.Sum256([]byte("scale-" + strconv.Itoa(i)))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// BenchmarkResolveAtScale resolves tokens drawn at random from 4,096 of n
+// loaded sessions, so that lookups miss the CPU caches as a busy server's
+// do, beside the floor (resolveFloor) on a map of the same n entries in
+// the same process. n is 1,000 and 100,000, and GORMSESSION_RESOLVE_N
+// (say 1000000) adds one more size.
+//
+//	GORMSESSION_RESOLVE_N=1000000 go test -run '^$' -bench ResolveAtScale -benchtime 2s
+func BenchmarkResolveAtScale(b *testing.B) {
+	sizes := []int{1_000, 100_000}
+	if n := envInt(b, "GORMSESSION_RESOLVE_N", 0); n > 0 {
+		sizes = append(sizes, n)
+	}
+	for _, n := range sizes {
+		tdb := newSQLite(b)
+		db := tdb.Open(b)
+		st := newStore(b, tdb, db)
+		fillRows(b, db, tdb.Table, n, 0, scaleToken)
+		m := newManager(b, st, gormsession.ManagerOptions{CleanupInterval: -1, SyncInterval: -1})
+		floor := make(map[[32]byte]floorEntry, n)
+		for i := range n {
+			floor[sha256.Sum256([]byte(scaleToken(i)))] = floorEntry{user: "user-" + strconv.Itoa(i/4), expires: 1}
+		}
+		sample := make([]string, 4096)
+		rng := rand.New(rand.NewPCG(1, 2))
+		for i := range sample {
+			sample[i] = scaleToken(rng.IntN(n))
+		}
+		ctx := context.Background()
+		b.Run(fmt.Sprintf("resolve/%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				if _, ok := m.Resolve(ctx, sample[i&4095]); !ok {
+					b.Fatal("miss")
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("floor/%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				if _, ok := resolveFloor(floor, sample[i&4095]); !ok {
+					b.Fatal("miss")
+				}
+			}
+		})
+	}
 }
