@@ -119,3 +119,32 @@ func TestAnonymousSessionsStayBounded(t *testing.T) {
 		}
 	})
 }
+
+// TestOtherInstancesVisitorsAreNotPulledIn: the change feed keeps resident
+// anonymous sessions up to date but does not fill memory with the
+// visitors of other instances.
+func TestOtherInstancesVisitorsAreNotPulledIn(t *testing.T) {
+	eachDB(t, func(t *testing.T, tdb testDB) {
+		ctx := context.Background()
+		a, b := twoInstances(t, tdb, gormsession.ManagerOptions{SyncInterval: time.Hour})
+		seen := create(t, a, gormsession.Attributes{Data: []byte("v1")})
+		if _, ok := b.ResolveAnonymous(ctx, seen.Token); !ok {
+			t.Fatal("B does not find A's visitor")
+		}
+		for range 20 {
+			create(t, a, gormsession.Attributes{})
+		}
+		if _, err := setData(a, ctx, seen.ID, []byte("v2")); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if n := b.Stats().Anonymous; n != 1 {
+			t.Fatalf("after a poll B holds %d anonymous sessions, want only the one it served", n)
+		}
+		if got, _ := b.ResolveAnonymous(ctx, seen.Token); string(got.Data) != "v2" {
+			t.Fatalf("B's resident visitor has %q after the poll, want v2", got.Data)
+		}
+	})
+}

@@ -91,11 +91,14 @@ func (m *Manager) fetch(ctx context.Context, id string, ttl time.Duration) (Sess
 
 // applyChange applies a change read from the Backend to memory: a
 // revocation drops the session, a live session is added or replaces an
-// older version of it (by version, never by comparing clocks).
+// older version of it (by version, never by comparing clocks). Anonymous
+// sessions are only kept up to date when resident: other instances'
+// visitors are read here when they come, not as they are created.
 func (m *Manager) applyChange(s *Session, revoked bool) error {
-	if revoked {
+	switch {
+	case revoked:
 		m.forget(s.ID)
-	} else {
+	case s.UserID != "" || m.anon.peek(s.ID) != nil:
 		m.learn(s)
 	}
 	return nil
