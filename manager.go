@@ -41,9 +41,8 @@ type ManagerOptions struct {
 	// the periodic cleanup; Cleanup can still be called directly.
 	CleanupInterval time.Duration
 
-	// RetryInterval is how often removals that failed in the Backend (a
-	// revoke while the database was down) are tried again. Default: 5
-	// seconds.
+	// RetryInterval is how often revocations the Backend refused (the
+	// database was down) are tried again. Default: 5 seconds.
 	RetryInterval time.Duration
 
 	// Now is the clock. Default: time.Now. Tests inject their own.
