@@ -437,3 +437,25 @@ func TestSyncIsSafeAlongsideTheSyncLoop(t *testing.T) {
 		}
 	})
 }
+
+// TestUpdateThatChangesNothingWritesNothing: an update to the same tenant,
+// device, data and expiry runs no statement and keeps the version.
+func TestUpdateThatChangesNothingWritesNothing(t *testing.T) {
+	eachDB(t, func(t *testing.T, tdb testDB) {
+		ctx := context.Background()
+		db, c := testdb.Counted(tdb.Open(t))
+		m := newManager(t, newStore(t, tdb, db), gormsession.ManagerOptions{SyncInterval: -1})
+		s := create(t, m, gormsession.Attributes{UserID: "alice", Data: []byte("v1")})
+		c.Reset()
+		u, err := m.Update(ctx, s.ID, func(x *gormsession.Session) { x.Data = []byte("v1") })
+		if err != nil || u.Version != s.Version || string(u.Data) != "v1" {
+			t.Fatalf("no-op Update = %+v, %v", u, err)
+		}
+		if n := c.N(); n != 0 {
+			t.Fatalf("an Update that changes nothing ran %d statements, want 0", n)
+		}
+		if u, err = setData(m, ctx, s.ID, []byte("v2")); err != nil || u.Version != s.Version+1 || c.N() != 1 {
+			t.Fatalf("a real change: %+v, %v after %d statements; want the next version in 1", u, err, c.N())
+		}
+	})
+}

@@ -621,6 +621,9 @@ const maxUpdateAttempts = 8
 // UpdatedAt set to the time of this update, by the Manager's clock, so that
 // it can set an expiry relative to it (a sliding lifetime).
 //
+// An update that changes nothing (the same tenant, device, data and expiry)
+// writes nothing and returns the session as it is.
+//
 // The write is conditional on the version fn saw: when another writer, on
 // this instance or another, changed the session first, Update reads the
 // session again and calls fn again on the new copy, so no change is lost.
@@ -640,6 +643,9 @@ func (m *Manager) Update(ctx context.Context, id string, fn func(*Session)) (Ses
 		s, err := m.change(cur, fn)
 		if err != nil {
 			return Session{}, err
+		}
+		if sameContent(&s, &cur) {
+			return cur, nil // nothing to write
 		}
 		err = m.backend.Update(ctx, &s)
 		switch {
@@ -668,6 +674,13 @@ func (m *Manager) Update(ctx context.Context, id string, fn func(*Session)) (Ses
 		}
 	}
 	return Session{}, fmt.Errorf("gormsession: update %s: gave up after %d attempts: %w", id, maxUpdateAttempts, ErrConflict)
+}
+
+// sameContent reports whether a and b hold the same tenant, device, data and
+// expiry: an update from one to the other changes nothing stored.
+func sameContent(a, b *Session) bool {
+	return a.TenantID == b.TenantID && a.Device == b.Device && bytes.Equal(a.Data, b.Data) &&
+		a.ExpiresAt.Equal(b.ExpiresAt)
 }
 
 // current returns the unexpired session id from memory or, when memory does

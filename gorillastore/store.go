@@ -379,15 +379,24 @@ func (s *Store) prime(saved *gormsession.Session, values map[any]any) {
 // slide returns the expiry of x saved now (x.UpdatedAt): lifetime from now;
 // for a browser-session cookie (lifetime 0), the lifetime the session was
 // created with, from now; never for a negative lifetime.
+//
+// The expiry moves in steps of a 64th of the lifetime (at least a second):
+// it is the end of the step that holds now+lifetime, rounded down. So the
+// saves of one session within one step give the same expiry, and a save
+// whose values did not change writes nothing (Manager.Update skips an
+// update that changes nothing); the session lives between 63/64 of its
+// lifetime and its lifetime after its last save.
 func slide(x *gormsession.Session, lifetime time.Duration) time.Time {
 	switch {
-	case lifetime > 0:
-		return x.UpdatedAt.Add(lifetime)
-	case lifetime < 0 || x.ExpiresAt.IsZero():
+	case lifetime < 0:
 		return time.Time{}
-	default:
-		return x.UpdatedAt.Add(x.ExpiresAt.Sub(x.CreatedAt))
+	case lifetime == 0 && x.ExpiresAt.IsZero():
+		return time.Time{}
+	case lifetime == 0:
+		lifetime = x.ExpiresAt.Sub(x.CreatedAt)
 	}
+	step := max(lifetime/64, time.Second)
+	return x.UpdatedAt.Add(lifetime).Truncate(step)
 }
 
 // maxAgeLifetime converts a positive MaxAge to a lifetime. One too large for
