@@ -75,6 +75,23 @@ func BenchmarkGetModifySave(b *testing.B) {
 	})
 }
 
+// BenchmarkGetSaveUnchanged handles a request that reads its session and
+// saves it without changing a value, as middleware that saves on every
+// request does.
+func BenchmarkGetSaveUnchanged(b *testing.B) {
+	eachStore(b, func(b *testing.B, f *fixture) {
+		base := baseRequest(f.cookie)
+		w := newWriter()
+		kv := map[string]any{"visits": 1}
+		f.run(b, func(int) {
+			clear(w.h)
+			if err := f.sub.getSet(w, request(base), kv); err != nil {
+				b.Fatalf("get+save: %v", err)
+			}
+		})
+	})
+}
+
 // BenchmarkNewSession handles a request without a cookie: a new session
 // with a few values, saved.
 func BenchmarkNewSession(b *testing.B) {

@@ -1,11 +1,13 @@
 package gorillastore
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"math"
 	"net/http"
+	"reflect"
 	"strings"
 	"time"
 
@@ -355,7 +357,9 @@ func (s *Store) update(ctx context.Context, w http.ResponseWriter, session *sess
 	}
 	lifetime := maxAgeLifetime(opts.MaxAge)
 	updated, err := s.m.Update(ctx, gormsession.HashToken(token), func(x *gormsession.Session) {
-		x.Data = data
+		if !s.sameValues(x, data, session.Values) {
+			x.Data = data
+		}
 		x.ExpiresAt = slide(x, lifetime)
 	})
 	if err != nil {
@@ -374,6 +378,21 @@ func (s *Store) prime(saved *gormsession.Session, values map[any]any) {
 	if len(saved.Data) > 0 && roundTrips(s.codec(), values) {
 		s.cache.put(saved.ID, saved.Data, values)
 	}
+}
+
+// sameValues reports whether values, encoded as data, are the values x
+// already holds, so that saving them changes nothing. Encodings of equal
+// maps may differ (gob writes a map in random order), so unequal bytes are
+// settled by comparing the decoded values.
+func (s *Store) sameValues(x *gormsession.Session, data []byte, values map[any]any) bool {
+	if bytes.Equal(x.Data, data) {
+		return true
+	}
+	if len(x.Data) == 0 || len(data) == 0 {
+		return false
+	}
+	stored := make(map[any]any, len(values))
+	return s.loadValues(stored, x) == nil && reflect.DeepEqual(stored, values)
 }
 
 // slide returns the expiry of x saved now (x.UpdatedAt): lifetime from now;
