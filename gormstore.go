@@ -8,6 +8,7 @@ import (
 	"hash/fnv"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"gorm.io/gorm"
@@ -23,6 +24,14 @@ type StoreOptions struct {
 	// NewStore creates the table, or adds the columns and indexes an older
 	// table lacks.
 	SkipMigrate bool
+	// NoPreparedStatements runs every statement unprepared. By default the
+	// statements of the hot paths (create, update, revoke, get by ID) are
+	// prepared once on the *sql.DB under the *gorm.DB, and Close releases
+	// them. Set it behind a pooler that cannot keep prepared statements
+	// across transactions, such as PgBouncer in transaction mode (there,
+	// also give pgx default_query_exec_mode=exec or simple_protocol in the
+	// DSN, since pgx caches statements of its own). Default: false.
+	NoPreparedStatements bool
 	// TombstoneTTL is how long the tombstone of a revoked session is kept,
 	// so that other instances reading the change feed see the revocation.
 	// RemoveExpired deletes older tombstones. Default: 24 hours.
@@ -49,6 +58,19 @@ type Store struct {
 	dialect      string
 	tombstoneTTL time.Duration
 	sql          statements
+
+	// The prepared forms of the hot statements; all nil without them.
+	sqlDB                           *sql.DB
+	insert, update, revoke, getByID *prepared
+}
+
+// prepared is one statement, prepared on first use and kept until Close.
+type prepared struct {
+	query string // with the dialect's placeholders
+
+	mu     sync.Mutex
+	stmt   *sql.Stmt
+	closed bool
 }
 
 // statements are the SQL texts of the Store's writes, built once by
@@ -114,12 +136,83 @@ func NewStore(db *gorm.DB, opts StoreOptions) (*Store, error) {
 	db.Dialector.QuoteTo(&b, s.table)
 	s.quoted = b.String()
 	s.sql = buildStatements(s.quoted)
+	if sqlDB, err := db.DB(); err == nil && !opts.NoPreparedStatements {
+		s.sqlDB = sqlDB
+		s.insert, s.update = s.prepare(s.sql.insert), s.prepare(s.sql.update)
+		s.revoke, s.getByID = s.prepare(s.sql.remove), s.prepare(s.sql.get)
+	}
 	if !opts.SkipMigrate {
 		if err := s.Migrate(context.Background()); err != nil {
 			return nil, err
 		}
 	}
 	return s, nil
+}
+
+// prepare returns the to-be-prepared form of query, with ? placeholders
+// turned into the dialect's.
+func (s *Store) prepare(query string) *prepared {
+	if s.dialect == "postgres" {
+		var b strings.Builder
+		n := 0
+		for _, c := range query {
+			if c == '?' {
+				n++
+				fmt.Fprintf(&b, "$%d", n)
+				continue
+			}
+			b.WriteRune(c)
+		}
+		query = b.String()
+	}
+	return &prepared{query: query}
+}
+
+// statement returns p's prepared statement, preparing it on first use, or
+// nil after Close.
+func (s *Store) statement(ctx context.Context, p *prepared) (*sql.Stmt, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed || p.stmt != nil {
+		return p.stmt, nil
+	}
+	stmt, err := s.sqlDB.PrepareContext(ctx, p.query)
+	if err != nil {
+		return nil, err
+	}
+	p.stmt = stmt
+	return stmt, nil
+}
+
+// preparedStatement returns p's statement, or nil when the Store runs p's
+// query unprepared (no prepared statements, or after Close).
+func (s *Store) preparedStatement(ctx context.Context, p *prepared) (*sql.Stmt, error) {
+	if p == nil {
+		return nil, nil
+	}
+	return s.statement(ctx, p)
+}
+
+// Close releases the Store's prepared statements. Close the Manager first:
+// a Store used after Close runs its statements unprepared. The *gorm.DB is
+// the application's and stays open. Close starts and leaves no goroutine.
+func (s *Store) Close() error {
+	var errs []error
+	for _, p := range []*prepared{s.insert, s.update, s.revoke, s.getByID} {
+		if p == nil {
+			continue
+		}
+		p.mu.Lock()
+		if p.stmt != nil {
+			errs = append(errs, p.stmt.Close())
+		}
+		p.stmt, p.closed = nil, true
+		p.mu.Unlock()
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("gormsession: close store: %w", err)
+	}
+	return nil
 }
 
 // buildStatements returns the SQL of the Store's statements on table (quoted).
@@ -244,6 +337,27 @@ func (s *Store) exec(ctx context.Context, query string, args ...any) (int64, err
 	return res.RowsAffected, res.Error
 }
 
+// execPrepared runs the prepared form of query (p) when there is one, and
+// reports it to the *gorm.DB's logger as GORM reports its own statements;
+// otherwise it runs query through GORM.
+func (s *Store) execPrepared(ctx context.Context, p *prepared, query string, args ...any) (int64, error) {
+	stmt, err := s.preparedStatement(ctx, p)
+	if err != nil {
+		return 0, err
+	}
+	if stmt == nil {
+		return s.exec(ctx, query, args...)
+	}
+	begin := time.Now()
+	var n int64
+	res, err := stmt.ExecContext(ctx, args...)
+	if err == nil {
+		n, err = res.RowsAffected()
+	}
+	s.db.Logger.Trace(ctx, begin, func() (string, int64) { return p.query, n }, err)
+	return n, err
+}
+
 // nullTime is t for a nullable time column: NULL for the zero time.
 func nullTime(t time.Time) any {
 	if t.IsZero() {
@@ -255,7 +369,7 @@ func nullTime(t time.Time) any {
 // Insert stores a new session at version 1 in one statement. An existing
 // ID, live or tombstone, is an error.
 func (s *Store) Insert(ctx context.Context, sess *Session) error {
-	_, err := s.exec(ctx, s.sql.insert, sess.ID, sess.UserID, sess.TenantID, sess.Device, sess.Data,
+	_, err := s.execPrepared(ctx, s.insert, s.sql.insert, sess.ID, sess.UserID, sess.TenantID, sess.Device, sess.Data,
 		sess.CreatedAt.UTC(), sess.UpdatedAt.UTC(), nullTime(sess.ExpiresAt))
 	if err != nil {
 		return fmt.Errorf("gormsession: insert %s: %w", sess.ID, err)
@@ -268,7 +382,7 @@ func (s *Store) Insert(ctx context.Context, sess *Session) error {
 // statement, and advances the version. When no row matches it reads the
 // row once to tell ErrNotFound from ErrConflict.
 func (s *Store) Update(ctx context.Context, sess *Session) error {
-	n, err := s.exec(ctx, s.sql.update, sess.TenantID, sess.Device, sess.Data, sess.UpdatedAt.UTC(),
+	n, err := s.execPrepared(ctx, s.update, s.sql.update, sess.TenantID, sess.Device, sess.Data, sess.UpdatedAt.UTC(),
 		nullTime(sess.ExpiresAt), sess.ID, sess.Version)
 	if err != nil {
 		return fmt.Errorf("gormsession: update %s: %w", sess.ID, err)
@@ -334,7 +448,7 @@ func (s *Store) Rotate(ctx context.Context, oldID, newID string, at time.Time) (
 // cleanup deletes it. A missing id is not an error.
 func (s *Store) Revoke(ctx context.Context, id string) error {
 	now := time.Now().UTC()
-	if _, err := s.exec(ctx, s.sql.remove, now, now, id); err != nil {
+	if _, err := s.execPrepared(ctx, s.revoke, s.sql.remove, now, now, id); err != nil {
 		return fmt.Errorf("gormsession: remove %s: %w", id, err)
 	}
 	return nil
@@ -374,11 +488,24 @@ func (s *Store) Get(ctx context.Context, id string) (Session, bool, error) {
 		out   Session
 		found bool
 	)
-	err := s.query(ctx, "get "+id, s.sql.get, []any{id}, func(sess *Session, _ bool) error {
+	fn := func(sess *Session, _ bool) error {
 		out, found = *sess, true
 		return nil
-	})
-	return out, found, err
+	}
+	stmt, err := s.preparedStatement(ctx, s.getByID)
+	if err != nil {
+		return Session{}, false, fmt.Errorf("gormsession: get %s: %w", id, err)
+	}
+	if stmt == nil {
+		return out, found, s.query(ctx, "get "+id, s.sql.get, []any{id}, fn)
+	}
+	begin := time.Now()
+	rows, err := stmt.QueryContext(ctx, id)
+	s.db.Logger.Trace(ctx, begin, func() (string, int64) { return s.getByID.query, -1 }, err)
+	if err != nil {
+		return Session{}, false, fmt.Errorf("gormsession: get %s: %w", id, err)
+	}
+	return out, found, scanRows(rows, "get "+id, fn)
 }
 
 // RemoveExpired deletes every session that is expired at now, using the

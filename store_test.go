@@ -345,3 +345,57 @@ func TestHostileTableNamesAreRejected(t *testing.T) {
 		}
 	})
 }
+
+// TestPreparedStatementsAreOptionalAndClosed runs the same work with the
+// hot statements prepared (the default) and unprepared
+// (NoPreparedStatements, for poolers such as PgBouncer), and after Close,
+// which releases the prepared statements: every way gives the same result,
+// one statement per write.
+func TestPreparedStatementsAreOptionalAndClosed(t *testing.T) {
+	eachDB(t, func(t *testing.T, tdb testDB) {
+		ctx := context.Background()
+		for _, tt := range []struct {
+			name  string
+			opts  gormsession.StoreOptions
+			close bool
+		}{
+			{"prepared", gormsession.StoreOptions{}, false},
+			{"unprepared", gormsession.StoreOptions{NoPreparedStatements: true}, false},
+			{"after Close", gormsession.StoreOptions{}, true},
+		} {
+			db, c := testdb.Counted(tdb.Open(t))
+			tt.opts.TableName = tdb.Table
+			st, err := gormsession.NewStore(db, tt.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := sessionFor("alice")
+			if err := st.Insert(ctx, &s); err != nil {
+				t.Fatalf("%s: Insert: %v", tt.name, err)
+			}
+			if tt.close {
+				if err := st.Close(); err != nil {
+					t.Fatalf("Close: %v", err)
+				}
+			}
+			c.Reset()
+			s.Data = []byte("v2")
+			if err := st.Update(ctx, &s); err != nil {
+				t.Fatalf("%s: Update: %v", tt.name, err)
+			}
+			got, found, err := st.Get(ctx, s.ID)
+			if err != nil || !found || string(got.Data) != "v2" || got.Version != s.Version {
+				t.Fatalf("%s: Get = %+v, %v, %v", tt.name, got, found, err)
+			}
+			if err := st.Revoke(ctx, s.ID); err != nil {
+				t.Fatalf("%s: Revoke: %v", tt.name, err)
+			}
+			if n := c.N(); n != 3 {
+				t.Fatalf("%s: update, get and revoke ran %d statements, want 3", tt.name, n)
+			}
+			if err := st.Close(); err != nil {
+				t.Fatalf("%s: Close: %v", tt.name, err)
+			}
+		}
+	})
+}
