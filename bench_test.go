@@ -9,6 +9,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -299,6 +300,78 @@ func BenchmarkResolveAtScale(b *testing.B) {
 					b.Fatal("miss")
 				}
 			}
+		})
+	}
+}
+
+// BenchmarkSQLitePagesPerWrite reports the pages one write puts in
+// SQLite's write-ahead log: every B-tree (the table and each index) a
+// statement changes costs at least one. Creating a session writes the
+// table, its primary-key index and the indexes on user_id, updated_at and
+// expires_at; changing one writes the table and the indexes of the columns
+// it changes (updated_at always, expires_at when the expiry moves).
+func BenchmarkSQLitePagesPerWrite(b *testing.B) {
+	for _, op := range []string{"insert", "update-data", "update-data-and-expiry"} {
+		b.Run(op, func(b *testing.B) {
+			tdb := newSQLite(b)
+			db := tdb.Open(b)
+			st := newStore(b, tdb, db)
+			ctx := context.Background()
+			var s gormsession.Session
+			fresh := func(i int) gormsession.Session {
+				now := time.Now().UTC().Truncate(time.Microsecond)
+				return gormsession.Session{ID: gormsession.HashToken(scaleToken(i)), UserID: "user-" + strconv.Itoa(i%1000),
+					CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(time.Hour)}
+			}
+			// A table that is not empty, as in use.
+			for i := range 2000 {
+				s = fresh(i)
+				if err := st.Insert(ctx, &s); err != nil {
+					b.Fatal(err)
+				}
+			}
+			walPath, _, _ := strings.Cut(tdb.DSN, "?")
+			walPath += "-wal"
+			var pageSize int64
+			if err := db.Raw("PRAGMA page_size").Scan(&pageSize).Error; err != nil {
+				b.Fatal(err)
+			}
+			// One connection, which never checkpoints: the log then holds
+			// every page written, whatever the size.
+			sqlDB, _ := db.DB()
+			sqlDB.SetMaxOpenConns(1)
+			if err := db.Exec("PRAGMA wal_autocheckpoint=0").Error; err != nil {
+				b.Fatal(err)
+			}
+			if err := db.Exec("PRAGMA wal_checkpoint(TRUNCATE)").Error; err != nil {
+				b.Fatal(err)
+			}
+			n := 0
+			for i := 0; b.Loop(); i++ {
+				switch op {
+				case "insert":
+					s = fresh(1_000_000 + i)
+					if err := st.Insert(ctx, &s); err != nil {
+						b.Fatal(err)
+					}
+				default:
+					s.Data = []byte("v" + strconv.Itoa(i))
+					s.UpdatedAt = s.UpdatedAt.Add(time.Millisecond)
+					if op == "update-data-and-expiry" {
+						s.ExpiresAt = s.ExpiresAt.Add(time.Second)
+					}
+					if err := st.Update(ctx, &s); err != nil {
+						b.Fatal(err)
+					}
+				}
+				n++
+			}
+			fi, err := os.Stat(walPath)
+			if err != nil {
+				b.Fatal(err)
+			}
+			frames := (fi.Size() - 32) / (24 + pageSize)
+			b.ReportMetric(float64(frames)/float64(n), "pages/op")
 		})
 	}
 }
