@@ -130,6 +130,7 @@ var stores = []store{
 		// stopped. The table is "sessions".
 		return newGinSubject(gingorm.NewStore(db, false, hashKey))
 	}},
+	{name: "floor", usesDB: true, open: newFloorSubject},
 	{name: "gorilla-cookiestore", open: func(tb testing.TB, db *gorm.DB, _ string) subject {
 		cs := sessions.NewCookieStore(hashKey)
 		return gorillaSubject{cs}
