@@ -388,7 +388,9 @@ func (s *Store) sameValues(x *gormsession.Session, data []byte, values map[any]a
 	if bytes.Equal(x.Data, data) {
 		return true
 	}
-	if len(x.Data) == 0 || len(data) == 0 {
+	if len(x.Data) != len(data) || len(data) == 0 {
+		// Equal values encode to as many bytes in any order with gob and
+		// JSON; a serializer that does otherwise only costs a write.
 		return false
 	}
 	stored := make(map[any]any, len(values))
