@@ -6,8 +6,8 @@
 //
 // A [Store] keeps sessions in one table through any GORM dialect (SQLite by
 // default, PostgreSQL in production; the schema is the same on both). A
-// [Manager] loads every unexpired session at start and serves them from
-// memory, writing each change through to the Store first.
+// [Manager] loads every unexpired signed-in session at start and serves
+// them from memory, writing each change through to the Store first.
 //
 //	db, _ := gorm.Open(sqlite.Open("sessions.db?_journal_mode=WAL&_busy_timeout=5000"), &gorm.Config{})
 //	store, err := gormsession.NewStore(db, gormsession.StoreOptions{})
@@ -61,18 +61,30 @@
 //
 // # Several instances
 //
-// Instances of an application that share one database set
-// [ManagerOptions].SyncInterval: each polls the Store's change feed for what
-// the others created, updated, rotated or revoked, and looks a token it does
-// not know up in the database (rate-limited) before rejecting it. Revoked
-// sessions leave a tombstone for [StoreOptions].TombstoneTTL so that every
-// instance sees the revocation. On PostgreSQL, package pgnotify delivers
-// changes at once with LISTEN/NOTIFY.
+// Instances of an application that share one database are coherent by
+// default: each polls the Store's change feed every
+// [ManagerOptions].SyncInterval (one second) for what the others created,
+// updated, rotated or revoked, and looks a token it does not know up in the
+// database (rate-limited) before rejecting it; a negative SyncInterval
+// tells a Manager it is alone. Revoked sessions leave a tombstone for
+// [StoreOptions].TombstoneTTL so that every instance sees the revocation.
+// On PostgreSQL, package pgnotify delivers changes at once with
+// LISTEN/NOTIFY.
+//
+// # Anonymous sessions
+//
+// A session without a user (what gorillastore creates for a visitor) is
+// anonymous. Anonymous sessions never authenticate: [Manager.Resolve] and
+// everything built on it see only signed-in sessions, and
+// [Manager.ResolveAnonymous] only anonymous ones. They are not loaded at
+// start, and at most [ManagerOptions].MaxAnonymous stay in memory, the
+// least recently used evicted and read back by ID when used.
 //
 // # HTTP
 //
 // [Middleware] resolves the bearer token or session cookie of each request
-// for net/http routers; [FromContext] returns the session. The packages
+// for net/http routers, refuses cross-site requests that the cookie would
+// authenticate, and [FromContext] returns the session. The packages
 // gorillastore and ginmiddleware plug the Manager into gorilla/sessions and
 // Gin.
 package gormsession
