@@ -35,12 +35,15 @@
 //	})
 //
 // The cookie is HttpOnly, Secure and SameSite=Lax on path "/" and lives as
-// long as the session; [Options] changes any of that. Unsafe requests (POST,
+// long as the session; [AuthOptions] changes that. Unsafe requests (POST,
 // PUT, PATCH, DELETE) that are not authenticated by a bearer token are
 // checked by the standard library's [http.CrossOriginProtection] and
 // answered 403 when they come from another site, which defeats forged
 // cross-site forms; requests with a bearer token are not, since browsers
-// never attach one by themselves.
+// never attach one by themselves. [Login] and [Logout] check the origin
+// too, on routes without Authenticate. Only signed-in sessions
+// authenticate: the token of an anonymous session (a gorillastore
+// visitor's) leaves the request anonymous.
 //
 // [Rotate] gives the session a new token when privileges change,
 // [RevokeOthers] ends the user's other sessions and [ListUser] lists them.
