@@ -103,6 +103,16 @@ func (c *valuesCache) put(id string, data []byte, values map[any]any) {
 	sh.m[id] = cacheEntry{data: data, values: snap}
 }
 
+// equal reports whether the cached values of the session id with Data data
+// are equal to values. It reads the entry in place: nothing is copied.
+func (c *valuesCache) equal(id string, data []byte, values map[any]any) bool {
+	sh := c.shard(id)
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	e, ok := sh.m[id]
+	return ok && sameData(e.data, data) && reflect.DeepEqual(e.values, values)
+}
+
 // remove drops the entry of the session id.
 func (c *valuesCache) remove(id string) {
 	sh := c.shard(id)

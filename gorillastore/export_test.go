@@ -4,6 +4,7 @@ package gorillastore
 type noCache struct{}
 
 func (noCache) copyInto(map[any]any, string, []byte) bool { return false }
+func (noCache) equal(string, []byte, map[any]any) bool    { return false }
 func (noCache) put(string, []byte, map[any]any)           {}
 func (noCache) remove(string)                             {}
 

@@ -76,6 +76,7 @@ type Store struct {
 // measures what it buys against decoding on every Get.
 type valueCache interface {
 	copyInto(dst map[any]any, id string, data []byte) bool
+	equal(id string, data []byte, values map[any]any) bool
 	put(id string, data []byte, values map[any]any)
 	remove(id string)
 }
@@ -265,21 +266,21 @@ func (s *Store) Save(r *http.Request, w http.ResponseWriter, session *sessions.S
 		return s.delete(r, w, session, opts)
 	}
 	name := session.Name()
-	data, err := s.encode(name, session.Values)
-	if err != nil {
-		return err
-	}
 	if session.ID != "" {
 		token := s.sessionToken(r, w, name, session.ID)
 		if token == "" {
 			return fmt.Errorf("gorillastore: save %q: %w", name, ErrNoToken)
 		}
-		return s.update(r.Context(), w, session, opts, token, data)
+		return s.update(r.Context(), w, session, opts, token)
 	}
 	if token := s.clientToken(r, w, name); token != "" {
 		if _, ok := s.m.ResolveAnonymous(r.Context(), token); ok {
-			return s.update(r.Context(), w, session, opts, token, data)
+			return s.update(r.Context(), w, session, opts, token)
 		}
+	}
+	data, err := s.encode(name, session.Values)
+	if err != nil {
+		return err
 	}
 	return s.create(r.Context(), w, session, opts, data)
 }
@@ -348,12 +349,18 @@ func (s *Store) create(ctx context.Context, w http.ResponseWriter, session *sess
 
 // update writes data to the session of token, sets session's ID to it and
 // sets the cookie again.
-func (s *Store) update(ctx context.Context, w http.ResponseWriter, session *sessions.Session, opts *sessions.Options, token string, data []byte) error {
+func (s *Store) update(ctx context.Context, w http.ResponseWriter, session *sessions.Session, opts *sessions.Options, token string) error {
 	name := session.Name()
 	// Encode first: a cookie that cannot be written must not change the row.
 	encoded, err := securecookie.EncodeMulti(name, []byte(token), s.Codecs...)
 	if err != nil {
 		return fmt.Errorf("gorillastore: save %q: encode cookie: %w", name, err)
+	}
+	data, unchanged := s.stored(gormsession.HashToken(token), session.Values)
+	if !unchanged {
+		if data, err = s.encode(name, session.Values); err != nil {
+			return err
+		}
 	}
 	lifetime := maxAgeLifetime(opts.MaxAge)
 	updated, err := s.m.Update(ctx, gormsession.HashToken(token), func(x *gormsession.Session) {
@@ -366,7 +373,9 @@ func (s *Store) update(ctx context.Context, w http.ResponseWriter, session *sess
 		return fmt.Errorf("gorillastore: save %q: %w", name, err)
 	}
 	session.ID = updated.ID
-	s.prime(&updated, session.Values)
+	if !unchanged {
+		s.prime(&updated, session.Values)
+	}
 	http.SetCookie(w, sessions.NewCookie(name, encoded, opts))
 	return nil
 }
@@ -378,6 +387,17 @@ func (s *Store) prime(saved *gormsession.Session, values map[any]any) {
 	if len(saved.Data) > 0 && roundTrips(s.codec(), values) {
 		s.cache.put(saved.ID, saved.Data, values)
 	}
+}
+
+// stored returns the stored Data of session id when values are the values
+// it holds, as the cache knows them, so that a save of unchanged values
+// needs no encoding (and, through Update, no write).
+func (s *Store) stored(id string, values map[any]any) ([]byte, bool) {
+	cur, ok := s.m.Get(id)
+	if !ok || len(cur.Data) == 0 || !s.cache.equal(id, cur.Data, values) {
+		return nil, false
+	}
+	return cur.Data, true
 }
 
 // sameValues reports whether values, encoded as data, are the values x
