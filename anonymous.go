@@ -8,8 +8,6 @@ package gormsession
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -142,8 +140,9 @@ func (m *Manager) ResolveAnonymous(ctx context.Context, token string) (Session, 
 	if !ValidToken(token) {
 		return Session{}, false
 	}
-	sum := sha256.Sum256([]byte(token))
-	id := hex.EncodeToString(sum[:])
+	var buf [idLen]byte
+	tokenID(token, &buf)
+	id := string(buf[:])
 	e := m.anon.get(id)
 	if e == nil {
 		e = m.readAnonymous(ctx, id)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -59,14 +60,16 @@ type Store struct {
 	tombstoneTTL time.Duration
 	sql          statements
 
-	// The prepared forms of the hot statements; all nil without them.
+	// The hot statements, prepared on sqlDB; nil sqlDB: run through GORM.
 	sqlDB                           *sql.DB
 	insert, update, revoke, getByID *prepared
 }
 
-// prepared is one statement, prepared on first use and kept until Close.
+// prepared is one hot statement, prepared on first use and kept until
+// Close.
 type prepared struct {
-	query string // with the dialect's placeholders
+	sql   string // with ? placeholders, as GORM runs it unprepared
+	query string // with the dialect's placeholders, as it is prepared
 
 	mu     sync.Mutex
 	stmt   *sql.Stmt
@@ -138,9 +141,9 @@ func NewStore(db *gorm.DB, opts StoreOptions) (*Store, error) {
 	s.sql = buildStatements(s.quoted)
 	if sqlDB, err := db.DB(); err == nil && !opts.NoPreparedStatements {
 		s.sqlDB = sqlDB
-		s.insert, s.update = s.prepare(s.sql.insert), s.prepare(s.sql.update)
-		s.revoke, s.getByID = s.prepare(s.sql.remove), s.prepare(s.sql.get)
 	}
+	s.insert, s.update = s.prepare(s.sql.insert), s.prepare(s.sql.update)
+	s.revoke, s.getByID = s.prepare(s.sql.remove), s.prepare(s.sql.get)
 	if !opts.SkipMigrate {
 		if err := s.Migrate(context.Background()); err != nil {
 			return nil, err
@@ -149,28 +152,33 @@ func NewStore(db *gorm.DB, opts StoreOptions) (*Store, error) {
 	return s, nil
 }
 
-// prepare returns the to-be-prepared form of query, with ? placeholders
-// turned into the dialect's.
+// prepare returns the hot statement of query, whose prepared form has the
+// ? placeholders turned into the dialect's.
 func (s *Store) prepare(query string) *prepared {
+	p := &prepared{sql: query, query: query}
 	if s.dialect == "postgres" {
 		var b strings.Builder
 		n := 0
 		for _, c := range query {
 			if c == '?' {
 				n++
-				fmt.Fprintf(&b, "$%d", n)
+				b.WriteString("$" + strconv.Itoa(n))
 				continue
 			}
 			b.WriteRune(c)
 		}
-		query = b.String()
+		p.query = b.String()
 	}
-	return &prepared{query: query}
+	return p
 }
 
 // statement returns p's prepared statement, preparing it on first use, or
-// nil after Close.
+// nil when the Store runs p unprepared (NoPreparedStatements, or after
+// Close).
 func (s *Store) statement(ctx context.Context, p *prepared) (*sql.Stmt, error) {
+	if s.sqlDB == nil {
+		return nil, nil
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed || p.stmt != nil {
@@ -184,24 +192,12 @@ func (s *Store) statement(ctx context.Context, p *prepared) (*sql.Stmt, error) {
 	return stmt, nil
 }
 
-// preparedStatement returns p's statement, or nil when the Store runs p's
-// query unprepared (no prepared statements, or after Close).
-func (s *Store) preparedStatement(ctx context.Context, p *prepared) (*sql.Stmt, error) {
-	if p == nil {
-		return nil, nil
-	}
-	return s.statement(ctx, p)
-}
-
 // Close releases the Store's prepared statements. Close the Manager first:
 // a Store used after Close runs its statements unprepared. The *gorm.DB is
 // the application's and stays open. Close starts and leaves no goroutine.
 func (s *Store) Close() error {
 	var errs []error
 	for _, p := range []*prepared{s.insert, s.update, s.revoke, s.getByID} {
-		if p == nil {
-			continue
-		}
 		p.mu.Lock()
 		if p.stmt != nil {
 			errs = append(errs, p.stmt.Close())
@@ -337,16 +333,16 @@ func (s *Store) exec(ctx context.Context, query string, args ...any) (int64, err
 	return res.RowsAffected, res.Error
 }
 
-// execPrepared runs the prepared form of query (p) when there is one, and
-// reports it to the *gorm.DB's logger as GORM reports its own statements;
-// otherwise it runs query through GORM.
-func (s *Store) execPrepared(ctx context.Context, p *prepared, query string, args ...any) (int64, error) {
-	stmt, err := s.preparedStatement(ctx, p)
+// execPrepared runs the hot statement p, prepared, and reports it to the
+// *gorm.DB's logger as GORM reports its own statements; or unprepared,
+// through GORM.
+func (s *Store) execPrepared(ctx context.Context, p *prepared, args ...any) (int64, error) {
+	stmt, err := s.statement(ctx, p)
 	if err != nil {
 		return 0, err
 	}
 	if stmt == nil {
-		return s.exec(ctx, query, args...)
+		return s.exec(ctx, p.sql, args...)
 	}
 	begin := time.Now()
 	var n int64
@@ -369,7 +365,7 @@ func nullTime(t time.Time) any {
 // Insert stores a new session at version 1 in one statement. An existing
 // ID, live or tombstone, is an error.
 func (s *Store) Insert(ctx context.Context, sess *Session) error {
-	_, err := s.execPrepared(ctx, s.insert, s.sql.insert, sess.ID, sess.UserID, sess.TenantID, sess.Device, sess.Data,
+	_, err := s.execPrepared(ctx, s.insert, sess.ID, sess.UserID, sess.TenantID, sess.Device, sess.Data,
 		sess.CreatedAt.UTC(), sess.UpdatedAt.UTC(), nullTime(sess.ExpiresAt))
 	if err != nil {
 		return fmt.Errorf("gormsession: insert %s: %w", sess.ID, err)
@@ -382,7 +378,7 @@ func (s *Store) Insert(ctx context.Context, sess *Session) error {
 // statement, and advances the version. When no row matches it reads the
 // row once to tell ErrNotFound from ErrConflict.
 func (s *Store) Update(ctx context.Context, sess *Session) error {
-	n, err := s.execPrepared(ctx, s.update, s.sql.update, sess.TenantID, sess.Device, sess.Data, sess.UpdatedAt.UTC(),
+	n, err := s.execPrepared(ctx, s.update, sess.TenantID, sess.Device, sess.Data, sess.UpdatedAt.UTC(),
 		nullTime(sess.ExpiresAt), sess.ID, sess.Version)
 	if err != nil {
 		return fmt.Errorf("gormsession: update %s: %w", sess.ID, err)
@@ -448,7 +444,7 @@ func (s *Store) Rotate(ctx context.Context, oldID, newID string, at time.Time) (
 // cleanup deletes it. A missing id is not an error.
 func (s *Store) Revoke(ctx context.Context, id string) error {
 	now := time.Now().UTC()
-	if _, err := s.execPrepared(ctx, s.revoke, s.sql.remove, now, now, id); err != nil {
+	if _, err := s.execPrepared(ctx, s.revoke, now, now, id); err != nil {
 		return fmt.Errorf("gormsession: remove %s: %w", id, err)
 	}
 	return nil
@@ -492,12 +488,12 @@ func (s *Store) Get(ctx context.Context, id string) (Session, bool, error) {
 		out, found = *sess, true
 		return nil
 	}
-	stmt, err := s.preparedStatement(ctx, s.getByID)
+	stmt, err := s.statement(ctx, s.getByID)
 	if err != nil {
 		return Session{}, false, fmt.Errorf("gormsession: get %s: %w", id, err)
 	}
 	if stmt == nil {
-		return out, found, s.query(ctx, "get "+id, s.sql.get, []any{id}, fn)
+		return out, found, s.query(ctx, "get "+id, s.getByID.sql, []any{id}, fn)
 	}
 	begin := time.Now()
 	rows, err := stmt.QueryContext(ctx, id)

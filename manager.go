@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -324,12 +322,8 @@ func (m *Manager) Resolve(ctx context.Context, token string) (Session, bool) {
 	if !ValidToken(token) {
 		return Session{}, false
 	}
-	var buf [tokenLen]byte
-	copy(buf[:], token)
-	sum := sha256.Sum256(buf[:])
-	var id [sha256.Size * 2]byte
-	hex.Encode(id[:], sum[:])
-	sh := &m.shards[shardIndex(sum[0])]
+	var id [idLen]byte
+	sh := &m.shards[shardIndex(tokenID(token, &id))]
 	sh.mu.RLock()
 	e := sh.m[string(id[:])]
 	sh.mu.RUnlock()
@@ -450,8 +444,8 @@ func (m *Manager) learn(s *Session) *entry {
 	if m.pending.covers(s) {
 		return nil
 	}
-	now := m.now().UnixNano()
-	if s.Expired(m.now()) || m.idle(s.UpdatedAt.UnixNano(), now) {
+	now := m.now()
+	if s.Expired(now) || m.idle(s.UpdatedAt.UnixNano(), now.UnixNano()) {
 		m.drop(s.ID)
 		return nil
 	}
@@ -556,12 +550,11 @@ func (m *Manager) revokeUser(ctx context.Context, userID, keepID string) (int, e
 		return len(ids), notPersisted(err, m.pending.add(r))
 	}
 	m.forget(removed...)
-	for _, id := range removed {
-		if !slices.Contains(ids, id) {
-			ids = append(ids, id)
-		}
+	revoked := make(map[string]struct{}, len(ids)+len(removed))
+	for _, id := range slices.Concat(ids, removed) {
+		revoked[id] = struct{}{}
 	}
-	return len(ids), nil
+	return len(revoked), nil
 }
 
 // persist writes revocation r to the Backend, or queues it for retry.

@@ -187,6 +187,20 @@ func NewToken() string {
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
+// idLen is the length of a session ID: hex SHA-256.
+const idLen = sha256.Size * 2
+
+// tokenID writes the ID of token, a valid token, into id, and returns the
+// first byte of its digest, which picks the token's shard. It allocates
+// nothing: HashToken for the request path.
+func tokenID(token string, id *[idLen]byte) byte {
+	var buf [tokenLen]byte
+	copy(buf[:], token)
+	sum := sha256.Sum256(buf[:])
+	hex.Encode(id[:], sum[:])
+	return sum[0]
+}
+
 // HashToken returns the ID of a token: the hex SHA-256 of its text.
 func HashToken(token string) string {
 	sum := sha256.Sum256([]byte(token))
@@ -213,7 +227,7 @@ func ValidToken(token string) bool {
 // ValidID reports whether id has the shape of a session ID: 64 lowercase hex
 // digits.
 func ValidID(id string) bool {
-	if len(id) != sha256.Size*2 {
+	if len(id) != idLen {
 		return false
 	}
 	for i := 0; i < len(id); i++ {

@@ -1,13 +1,11 @@
 package gorillastore
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"math"
 	"net/http"
-	"reflect"
 	"strings"
 	"time"
 
@@ -364,9 +362,7 @@ func (s *Store) update(ctx context.Context, w http.ResponseWriter, session *sess
 	}
 	lifetime := maxAgeLifetime(opts.MaxAge)
 	updated, err := s.m.Update(ctx, gormsession.HashToken(token), func(x *gormsession.Session) {
-		if !s.sameValues(x, data, session.Values) {
-			x.Data = data
-		}
+		x.Data = data
 		x.ExpiresAt = slide(x, lifetime)
 	})
 	if err != nil {
@@ -390,31 +386,17 @@ func (s *Store) prime(saved *gormsession.Session, values map[any]any) {
 }
 
 // stored returns the stored Data of session id when values are the values
-// it holds, as the cache knows them, so that a save of unchanged values
-// needs no encoding (and, through Update, no write).
+// it holds, as the cache of decoded values knows them, so that a save of
+// unchanged values needs no encoding and, through Update, no write. (The
+// encoded bytes cannot tell: gob writes a map in random order.) Values the
+// cache does not keep (see copyValue) are encoded and written on every
+// save.
 func (s *Store) stored(id string, values map[any]any) ([]byte, bool) {
 	cur, ok := s.m.Get(id)
 	if !ok || len(cur.Data) == 0 || !s.cache.equal(id, cur.Data, values) {
 		return nil, false
 	}
 	return cur.Data, true
-}
-
-// sameValues reports whether values, encoded as data, are the values x
-// already holds, so that saving them changes nothing. Encodings of equal
-// maps may differ (gob writes a map in random order), so unequal bytes are
-// settled by comparing the decoded values.
-func (s *Store) sameValues(x *gormsession.Session, data []byte, values map[any]any) bool {
-	if bytes.Equal(x.Data, data) {
-		return true
-	}
-	if len(x.Data) != len(data) || len(data) == 0 {
-		// Equal values encode to as many bytes in any order with gob and
-		// JSON; a serializer that does otherwise only costs a write.
-		return false
-	}
-	stored := make(map[any]any, len(values))
-	return s.loadValues(stored, x) == nil && reflect.DeepEqual(stored, values)
 }
 
 // slide returns the expiry of x saved now (x.UpdatedAt): lifetime from now;
