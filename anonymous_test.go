@@ -146,5 +146,15 @@ func TestOtherInstancesVisitorsAreNotPulledIn(t *testing.T) {
 		if got, _ := b.ResolveAnonymous(ctx, seen.Token); string(got.Data) != "v2" {
 			t.Fatalf("B's resident visitor has %q after the poll, want v2", got.Data)
 		}
+		// And a resident visitor revoked on A is refused on B after a poll.
+		if err := a.Revoke(ctx, seen.ID); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := b.ResolveAnonymous(ctx, seen.Token); ok {
+			t.Fatal("a visitor revoked on A still resolves on B after a poll")
+		}
 	})
 }

@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
-	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -34,8 +33,12 @@ func newFloorSubject(tb testing.TB, db *gorm.DB, table string) subject {
 		tb.Fatal(err)
 	}
 	f := &floorSubject{db: db, data: []byte(strings.Repeat("v", 120))}
-	f.insertSQL = placeholders(db, "INSERT INTO "+table+" (id, user_id, tenant_id, device, data, created_at, updated_at, expires_at, version) VALUES (?, '', '', '', ?, ?, ?, ?, 1)")
-	f.updateSQL = placeholders(db, "UPDATE "+table+" SET data = ?, updated_at = ?, expires_at = ?, version = version + 1 WHERE id = ?")
+	f.insertSQL = "INSERT INTO " + table + " (id, user_id, tenant_id, device, data, created_at, updated_at, expires_at, version) VALUES (?, '', '', '', ?, ?, ?, ?, 1)"
+	f.updateSQL = "UPDATE " + table + " SET data = ?, updated_at = ?, expires_at = ?, version = version + 1 WHERE id = ?"
+	if db.Dialector.Name() == "postgres" {
+		f.insertSQL = "INSERT INTO " + table + " (id, user_id, tenant_id, device, data, created_at, updated_at, expires_at, version) VALUES ($1, '', '', '', $2, $3, $4, $5, 1)"
+		f.updateSQL = "UPDATE " + table + " SET data = $1, updated_at = $2, expires_at = $3, version = version + 1 WHERE id = $4"
+	}
 	sqlDB, err := db.DB()
 	if err != nil {
 		tb.Fatal(err)
@@ -51,24 +54,6 @@ func newFloorSubject(tb testing.TB, db *gorm.DB, table string) subject {
 		_ = f.update.Close()
 	})
 	return f
-}
-
-// placeholders turns ? into $1, $2, ... on PostgreSQL.
-func placeholders(db *gorm.DB, query string) string {
-	if db.Dialector.Name() != "postgres" {
-		return query
-	}
-	var b strings.Builder
-	n := 0
-	for _, c := range query {
-		if c == '?' {
-			n++
-			fmt.Fprintf(&b, "$%d", n)
-			continue
-		}
-		b.WriteRune(c)
-	}
-	return b.String()
 }
 
 func (f *floorSubject) get(http.ResponseWriter, *http.Request) (any, error) { return "alice", nil }
