@@ -151,7 +151,12 @@ func (m *Manager) lookup(id string) *entry {
 // resident returns the number of sessions in memory, signed-in and
 // anonymous, including expired ones not yet cleaned up.
 func (m *Manager) resident() int {
-	n := m.anon.len()
+	return m.signedIn() + m.anon.len()
+}
+
+// signedIn returns the number of signed-in sessions in memory.
+func (m *Manager) signedIn() int {
+	n := 0
 	for i := range m.shards {
 		sh := &m.shards[i]
 		sh.mu.RLock()

@@ -65,6 +65,7 @@ func (mt *metrics) syncDone(err error, at time.Time) {
 // lock briefly; call it for a metrics scrape, not on every request.
 func (m *Manager) Stats() Stats {
 	st := Stats{
+		SignedIn:           m.signedIn(),
 		Anonymous:          m.anon.len(),
 		AnonymousEvictions: m.anon.evictions.Load(),
 		PendingRevocations: m.pending.len(),
@@ -72,12 +73,6 @@ func (m *Manager) Stats() Stats {
 		SyncErrors:         m.metrics.syncErrors.Load(),
 		Lookups:            m.metrics.lookups.Load(),
 		LookupsRefused:     m.metrics.refused.Load(),
-	}
-	for i := range m.shards {
-		sh := &m.shards[i]
-		sh.mu.RLock()
-		st.SignedIn += len(sh.m)
-		sh.mu.RUnlock()
 	}
 	if st.Syncing {
 		st.LastSync = time.Unix(0, m.metrics.lastSync.Load())

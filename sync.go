@@ -33,7 +33,6 @@ type syncState struct {
 	// poll's query, but only polls wait for it: requests never do.
 	pollMu sync.Mutex
 	since  time.Time // where the next poll reads from
-	lastOK time.Time // when a poll last succeeded
 }
 
 func newSyncState(feed ChangeFeed, opts *ManagerOptions) *syncState {
@@ -41,7 +40,6 @@ func newSyncState(feed ChangeFeed, opts *ManagerOptions) *syncState {
 		feed:    feed,
 		limiter: rate.NewLimiter(rate.Limit(opts.ReadThroughRate), max(1, int(opts.ReadThroughRate))),
 		wake:    make(chan struct{}, 1),
-		lastOK:  time.Now(),
 	}
 }
 
@@ -130,7 +128,8 @@ func (m *Manager) poll(ctx context.Context) error {
 	defer st.pollMu.Unlock()
 	start := m.now()
 	var err error
-	if time.Since(st.lastOK) > resyncAfter {
+	// Since the last successful poll (or the load).
+	if start.Sub(time.Unix(0, m.metrics.lastSync.Load())) > resyncAfter {
 		err = m.resync(ctx, start)
 	} else {
 		err = st.feed.Changes(ctx, st.since, m.applyChange)
@@ -140,7 +139,6 @@ func (m *Manager) poll(ctx context.Context) error {
 		return err
 	}
 	st.since = start.Add(-m.opts.SyncOverlap)
-	st.lastOK = time.Now()
 	m.misses.prune(start.UnixNano())
 	return nil
 }
