@@ -4,9 +4,10 @@
 // changes (see docs/migrating.md for a before/after and every difference).
 //
 // Reading a session costs no database statement: the Manager serves it from
-// memory. Saving one costs exactly one (an insert for a new session, an
+// memory. Saving one costs at most one (an insert for a new session, an
 // update conditional on the version read for an existing one, so parallel
-// requests lose no change). Sessions survive a restart, because every
+// requests lose no change), and none when its values did not change.
+// Sessions survive a restart, because every
 // change is written to the database before it is acknowledged.
 //
 // # Setting up

@@ -36,8 +36,8 @@ var ErrNoToken = errors.New("gorillastore: session has an ID but no known token"
 var errNoManager = errors.New("gorillastore: Store has no Manager (make it with New)")
 
 // Store is a gorilla/sessions Store that keeps sessions in a
-// gormsession.Manager: Get is served from memory, Save is one statement, and
-// sessions survive a restart.
+// gormsession.Manager: Get is served from memory, Save is at most one
+// statement, and sessions survive a restart.
 //
 // Configure a Store (its fields, MaxAge and MaxLength) before it serves
 // requests; after that it is safe for concurrent use. Serving a request
