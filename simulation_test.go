@@ -106,6 +106,10 @@ type simInstance struct {
 type simUser struct {
 	inFlight    int   // RevokeUser/RevokeOthers calls under way
 	lastStarted int64 // seq at which the last one began
+	// refused counts the calls the database refused (ErrNotPersisted):
+	// their retry ends every session of the user created before the call,
+	// the successors of rotations among them too, the kept one's included.
+	refused int
 }
 
 // simToken is what the model knows of one session.
@@ -417,6 +421,10 @@ func (s *sim) sync(w int, in *simInstance) {
 func (s *sim) rotate(w int, in *simInstance, tok *simToken) {
 	s.mu.Lock()
 	tok.mayEnd = true
+	// The successor keeps the old session's creation time, so a user-wide
+	// revocation already under way when the rotation begins may end it too
+	// (a session Create makes is newer than any revocation under way).
+	revokingAtBegin := s.users[userIndex(tok.user)].inFlight > 0
 	s.mu.Unlock()
 	begin := s.seq.Add(1)
 	next, err := in.m.Rotate(context.Background(), tok.token)
@@ -437,16 +445,11 @@ func (s *sim) rotate(w int, in *simInstance, tok *simToken) {
 	}
 	succ := &simToken{
 		token: next.Token, id: next.ID, user: tok.user, created: end,
-		mayEnd: s.userRevokeOverlaps(tok.user, begin) || tok.refusedAnywhereByUser(),
+		mayEnd: revokingAtBegin || s.userRevokeOverlaps(tok.user, begin) || s.users[userIndex(tok.user)].refused > 0,
 	}
 	tok.successor = succ
 	s.tokens = append(s.tokens, succ)
 }
-
-// refusedAnywhereByUser reports whether a user-wide revocation that the
-// database refused covers the token: it will end its successors too when
-// it is retried.
-func (tok *simToken) refusedAnywhereByUser() bool { return len(tok.refusedOn) > 0 }
 
 func (s *sim) revoke(w int, in *simInstance, tok *simToken) {
 	s.mu.Lock()
@@ -510,6 +513,9 @@ func (s *sim) revokeUser(w int, in *simInstance, user string, keep *simToken) {
 		case errors.Is(err, gormsession.ErrNotPersisted):
 			tok.refusedOn = append(tok.refusedOn, in.idx)
 		}
+	}
+	if errors.Is(err, gormsession.ErrNotPersisted) {
+		u.refused++
 	}
 }
 
