@@ -63,12 +63,12 @@ func (c *anonCache) put(s *Session) *entry {
 		e.seen(s.UpdatedAt.UnixNano())
 		return e
 	} else if ok {
-		ne := newEntry(s, nil)
+		ne := newEntry(s, "")
 		ne.seen(e.updated.Load())
 		c.lru.Add(s.ID, ne)
 		return ne
 	}
-	e := newEntry(s, nil)
+	e := newEntry(s, "")
 	c.lru.Add(s.ID, e)
 	return e
 }
@@ -83,7 +83,7 @@ func (c *anonCache) update(s *Session) bool {
 		return false
 	}
 	if e.version < s.Version {
-		ne := newEntry(s, nil)
+		ne := newEntry(s, "")
 		ne.seen(e.updated.Load())
 		c.lru.Add(s.ID, ne)
 	}

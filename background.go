@@ -22,9 +22,10 @@ func (m *Manager) touch(e *entry, now int64) {
 	if now-last < int64(m.opts.TouchInterval) || !e.updated.CompareAndSwap(last, now) {
 		return
 	}
-	sh := m.shardOf(e.id)
+	id := e.id()
+	sh := m.shardOf(id)
 	sh.dirtyMu.Lock()
-	sh.dirty = append(sh.dirty, e.id)
+	sh.dirty = append(sh.dirty, id)
 	sh.dirtyMu.Unlock()
 }
 
@@ -63,13 +64,13 @@ func (m *Manager) sweep() (int, []string) {
 	for i := range m.shards {
 		sh := &m.shards[i]
 		sh.mu.Lock()
-		for id, e := range sh.m {
+		for e := range sh.m.all() {
 			if m.expired(e, now) {
-				delete(sh.m, id)
-				m.users.remove(e.user, id)
+				sh.m.del(e.id())
+				m.users.remove(e)
 				n++
 				if e.expires == 0 || now < e.expires {
-					idle = append(idle, id)
+					idle = append(idle, e.id())
 				}
 			}
 		}
@@ -90,10 +91,10 @@ func (m *Manager) replayRevocations(ctx context.Context) {
 	for i := range m.shards {
 		sh := &m.shards[i]
 		sh.mu.RLock()
-		for id, e := range sh.m {
+		for e := range sh.m.all() {
 			s := e.session()
 			if slices.ContainsFunc(queued, func(r revocation) bool { return r.covers(&s) }) {
-				ids = append(ids, id)
+				ids = append(ids, s.ID)
 			}
 		}
 		sh.mu.RUnlock()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -138,6 +139,7 @@ type Manager struct {
 	backend Backend
 	opts    ManagerOptions
 	now     func() time.Time
+	wall    *wallClock // the request path's clock; nil when Now is injected
 	log     *slog.Logger
 
 	shards [shardCount]shard // signed-in sessions, all resident
@@ -180,12 +182,16 @@ func NewManager(ctx context.Context, b Backend, opts ManagerOptions) (*Manager, 
 	if opts.SyncInterval > 0 && !isFeed {
 		return nil, fmt.Errorf("gormsession: NewManager: SyncInterval needs a Backend that implements ChangeFeed; %T does not", b)
 	}
+	systemClock := opts.Now == nil
 	opts = opts.withDefaults(isFeed)
 	pending, err := openJournal(opts.Journal)
 	if err != nil {
 		return nil, err
 	}
 	m := newManager(b, opts, pending)
+	if systemClock {
+		m.wall = &wallClock{}
+	}
 	if opts.SyncInterval > 0 {
 		m.sync = newSyncState(feed, &m.opts)
 	}
@@ -214,7 +220,7 @@ func newManager(b Backend, opts ManagerOptions, pending *pendingRevocations) *Ma
 		pending:  pending,
 	}
 	for i := range m.shards {
-		m.shards[i].m = make(map[string]*entry)
+		m.shards[i].m = newSessionMap()
 	}
 	return m
 }
@@ -304,6 +310,15 @@ func (m *Manager) idle(updated, now int64) bool {
 	return m.opts.IdleTimeout > 0 && now-updated >= int64(m.opts.IdleTimeout)
 }
 
+// nowNano returns the current time in unix nanoseconds, for the request
+// path: from the wallClock unless the clock was injected.
+func (m *Manager) nowNano() int64 {
+	if m.wall != nil {
+		return m.wall.unixNano()
+	}
+	return m.now().UnixNano()
+}
+
 // clock returns the current time in UTC, truncated to microseconds: the
 // precision every supported database keeps, so memory and rows agree.
 func (m *Manager) clock() time.Time {
@@ -319,15 +334,19 @@ func (m *Manager) clock() time.Time {
 // ReadThroughRate, when the Manager reads a change feed (the session may
 // have been created on another instance moments ago).
 func (m *Manager) Resolve(ctx context.Context, token string) (Session, bool) {
-	if !ValidToken(token) {
+	if len(token) != tokenLen {
 		return Session{}, false
 	}
-	var id [idLen]byte
-	sh := &m.shards[shardIndex(tokenID(token, &id))]
+	sum := tokenDigest(token)
+	sh := &m.shards[shardIndex(sum[0])]
 	sh.mu.RLock()
-	e := sh.m[string(id[:])]
+	e := sh.m.getDigest(&sum)
 	sh.mu.RUnlock()
-	if e == nil && m.sync != nil {
+	// Only an issued token can hash to a session held, so the shape of one
+	// is checked only before a lookup in the Backend.
+	if e == nil && m.sync != nil && ValidToken(token) {
+		var id [idLen]byte
+		hex.Encode(id[:], sum[:])
 		e = m.readThrough(ctx, string(id[:]))
 	}
 	return m.use(e)
@@ -337,7 +356,7 @@ func (m *Manager) Resolve(ctx context.Context, token string) (Session, bool) {
 // is not expired. It does not count as activity for the idle timeout.
 func (m *Manager) Get(id string) (Session, bool) {
 	e := m.lookup(id)
-	if e == nil || m.expired(e, m.now().UnixNano()) {
+	if e == nil || m.expired(e, m.nowNano()) {
 		return Session{}, false
 	}
 	return e.session(), true
@@ -348,7 +367,7 @@ func (m *Manager) use(e *entry) (Session, bool) {
 	if e == nil {
 		return Session{}, false
 	}
-	now := m.now().UnixNano()
+	now := m.nowNano()
 	if m.expired(e, now) {
 		return Session{}, false
 	}

@@ -190,15 +190,20 @@ func NewToken() string {
 // idLen is the length of a session ID: hex SHA-256.
 const idLen = sha256.Size * 2
 
-// tokenID writes the ID of token, a valid token, into id, and returns the
-// first byte of its digest, which picks the token's shard. It allocates
-// nothing: HashToken for the request path.
-func tokenID(token string, id *[idLen]byte) byte {
+// tokenDigest returns the SHA-256 of token, a string of tokenLen bytes,
+// whose hex is the token's ID. It allocates nothing: HashToken for the
+// request path.
+func tokenDigest(token string) [sha256.Size]byte {
 	var buf [tokenLen]byte
 	copy(buf[:], token)
-	sum := sha256.Sum256(buf[:])
+	return sha256.Sum256(buf[:])
+}
+
+// tokenID writes the ID of token, a valid token, into id. It allocates
+// nothing.
+func tokenID(token string, id *[idLen]byte) {
+	sum := tokenDigest(token)
 	hex.Encode(id[:], sum[:])
-	return sum[0]
 }
 
 // HashToken returns the ID of a token: the hex SHA-256 of its text.

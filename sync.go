@@ -161,9 +161,9 @@ func (m *Manager) resync(ctx context.Context, start time.Time) error {
 	for i := range m.shards {
 		sh := &m.shards[i]
 		sh.mu.RLock()
-		for id, e := range sh.m {
-			if _, ok := present[id]; !ok && e.created < start.UnixNano() {
-				gone = append(gone, id)
+		for e := range sh.m.all() {
+			if _, ok := present[e.id()]; !ok && e.created < start.UnixNano() {
+				gone = append(gone, e.id())
 			}
 		}
 		sh.mu.RUnlock()
