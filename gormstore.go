@@ -228,7 +228,9 @@ func buildStatements(t string) statements {
 		clearData: "UPDATE " + t + " SET data = NULL WHERE id = ?",
 		get:       "SELECT " + selectColumns + " FROM " + t + " WHERE id = ? AND revoked_at IS NULL",
 		signedIn:  "SELECT " + selectColumns + " FROM " + t + " WHERE revoked_at IS NULL AND user_id > ''",
-		changes:   "SELECT " + selectColumns + " FROM " + t + " WHERE updated_at >= ? ORDER BY updated_at",
+		// Anonymous rows exactly as inserted are left out (see Changes).
+		changes: "SELECT " + selectColumns + " FROM " + t + " WHERE updated_at >= ?" +
+			" AND (user_id > '' OR version > 1 OR updated_at > created_at) ORDER BY updated_at",
 	}
 }
 
@@ -551,7 +553,9 @@ func (s *Store) Stream(ctx context.Context, now time.Time, fn func(*Session) err
 
 // Changes calls fn for every session inserted, updated, touched or revoked
 // at or after since (by updated_at, using its index), in that order;
-// revoked is true for tombstones.
+// revoked is true for tombstones. Anonymous sessions exactly as inserted
+// (version 1, updated_at still created_at) are left out, as ChangeFeed
+// allows.
 func (s *Store) Changes(ctx context.Context, since time.Time, fn func(s *Session, revoked bool) error) error {
 	return s.query(ctx, "changes", s.sql.changes, []any{since.UTC()}, fn)
 }

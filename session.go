@@ -133,7 +133,10 @@ type ChangeFeed interface {
 	// removed at or after since (by UpdatedAt), oldest first, with its
 	// Version. revoked is true for a removed session; the Backend must
 	// report removals this way for a while after they happen (a tombstone),
-	// not forget them at once.
+	// not forget them at once. It may leave out anonymous sessions exactly
+	// as they were inserted (version 1, never touched): no instance can
+	// hold an older copy of one, so there is nothing to apply, and a flood
+	// of new visitors on one instance then costs the others nothing.
 	Changes(ctx context.Context, since time.Time, fn func(s *Session, revoked bool) error) error
 }
 

@@ -3,6 +3,7 @@ package gormsession_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -268,6 +269,46 @@ func TestTombstonesArePurgedAfterTheirTTL(t *testing.T) {
 		}
 		if _, err := st.RemoveExpired(ctx, time.Now().Add(time.Hour+time.Minute)); err != nil || count() != 0 {
 			t.Fatalf("an old tombstone was kept (rows %d, err %v)", count(), err)
+		}
+	})
+}
+
+// TestChangesLeaveOutNewVisitors checks that the change feed skips
+// anonymous rows exactly as inserted, which no other instance can hold an
+// older copy of, and reports every other change: a signed-in insert, and an
+// anonymous row once touched, updated or revoked.
+func TestChangesLeaveOutNewVisitors(t *testing.T) {
+	eachDB(t, func(t *testing.T, tdb testDB) {
+		ctx := context.Background()
+		st := newStore(t, tdb, tdb.Open(t))
+		since := time.Now().Add(-time.Minute)
+		signedIn, fresh, touched, updated, revoked := sessionFor("alice"), sessionFor(""), sessionFor(""), sessionFor(""), sessionFor("")
+		for _, s := range []*gormsession.Session{&signedIn, &fresh, &touched, &updated, &revoked} {
+			if err := st.Insert(ctx, s); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := st.Touch(ctx, []string{touched.ID}, touched.UpdatedAt.Add(time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		updated.Data = []byte("v2")
+		if err := st.Update(ctx, &updated); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Revoke(ctx, revoked.ID); err != nil {
+			t.Fatal(err)
+		}
+		seen := map[string]bool{}
+		err := st.Changes(ctx, since, func(s *gormsession.Session, gone bool) error {
+			seen[s.ID] = gone
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]bool{signedIn.ID: false, touched.ID: false, updated.ID: false, revoked.ID: true}
+		if !maps.Equal(seen, want) {
+			t.Errorf("Changes reported %v, want %v (the untouched visitor %s left out)", seen, want, fresh.ID)
 		}
 	})
 }
