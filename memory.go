@@ -321,7 +321,7 @@ func (m *Manager) put(s *Session) *entry {
 		return m.swap(sh, e, s)
 	}
 	e := newEntry(s, "")
-	e.user = m.users.add(s.UserID, e)
+	m.users.add(s.UserID, e)
 	sh.m.set(e)
 	return e
 }
@@ -372,10 +372,11 @@ func (m *Manager) drop(id string) bool {
 	return m.anon.remove(id) || e != nil
 }
 
-// add records that e, a new entry, belongs to userID and returns the user
-// ID as the index holds it, for e to share. The caller holds the lock of
-// e's shard and has checked that e's ID is not in it.
-func (u *userIndex) add(userID string, e *entry) string {
+// add records that e, a new entry not yet published, belongs to userID,
+// and sets e's user to the index's copy of userID, so that the sessions of
+// a user share one. The caller holds the lock of e's shard and has checked
+// that e's ID is not in it.
+func (u *userIndex) add(userID string, e *entry) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	rec := u.m[userID]
@@ -383,8 +384,8 @@ func (u *userIndex) add(userID string, e *entry) string {
 		rec = &userSessions{id: userID}
 		u.m[userID] = rec
 	}
+	e.user = rec.id
 	rec.entries = append(rec.entries, e)
-	return rec.id
 }
 
 // replace puts e where old, an entry of the same session, was. The caller

@@ -107,7 +107,11 @@ func TestPutKeepsOnlyIDsATokenCanHave(t *testing.T) {
 
 // TestHex8 checks hex8 against encoding/hex.
 func TestHex8(t *testing.T) {
-	for _, v := range []uint32{0, 1, 9, 10, 15, 16, 0x0123abcd, 0x89abcdef, 0xfedcba98, 0xffffffff, 0xa0b0c0d0} {
+	values := []uint32{0, 1, 9, 10, 15, 16, 0x0123abcd, 0x89abcdef, 0xfedcba98, 0xffffffff, 0xa0b0c0d0}
+	for i := range uint32(100_000) {
+		values = append(values, i*2654435761) // spread over the range
+	}
+	for _, v := range values {
 		b := [4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}
 		var got [8]byte
 		binary.BigEndian.PutUint64(got[:], hex8(v))
