@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"reflect"
 	"strings"
 	"time"
 
@@ -67,6 +68,7 @@ type Store struct {
 	m         *gormsession.Manager
 	maxLength int
 	cache     valueCache
+	now       func() time.Time // the age of issued cookies; nil: time.Now
 }
 
 // valueCache is what a Store needs of a cache of decoded Values: New gives
@@ -76,6 +78,8 @@ type valueCache interface {
 	copyInto(dst map[any]any, id string, data []byte) bool
 	equal(id string, data []byte, values map[any]any) bool
 	put(id string, data []byte, values map[any]any)
+	issued(id string) (issuedCookie, bool)
+	issue(id string, ic issuedCookie)
 	remove(id string)
 }
 
@@ -264,23 +268,27 @@ func (s *Store) Save(r *http.Request, w http.ResponseWriter, session *sessions.S
 		return s.delete(r, w, session, opts)
 	}
 	name := session.Name()
+	ctx := r.Context()
 	if session.ID != "" {
+		if value, ok := s.reusable(r, w, name, session.ID, opts); ok {
+			return s.update(ctx, w, session, opts, session.ID, "", value)
+		}
 		token := s.sessionToken(r, w, name, session.ID)
 		if token == "" {
 			return fmt.Errorf("gorillastore: save %q: %w", name, ErrNoToken)
 		}
-		return s.update(r.Context(), w, session, opts, token)
+		return s.update(ctx, w, session, opts, session.ID, token, "")
 	}
 	if token := s.clientToken(r, w, name); token != "" {
-		if _, ok := s.m.ResolveAnonymous(r.Context(), token); ok {
-			return s.update(r.Context(), w, session, opts, token)
+		if live, ok := s.m.ResolveAnonymous(ctx, token); ok {
+			return s.update(ctx, w, session, opts, live.ID, token, "")
 		}
 	}
 	data, err := s.encode(name, session.Values)
 	if err != nil {
 		return err
 	}
-	return s.create(r.Context(), w, session, opts, data)
+	return s.create(ctx, w, session, opts, data)
 }
 
 // delete revokes session, or the session of the client's cookie when
@@ -333,47 +341,140 @@ func (s *Store) create(ctx context.Context, w http.ResponseWriter, session *sess
 	if err != nil {
 		return fmt.Errorf("gorillastore: save %q: %w", name, err)
 	}
-	encoded, err := securecookie.EncodeMulti(name, []byte(created.Token), s.Codecs...)
+	ic, err := s.encodeCookie(name, created.Token)
 	if err != nil {
 		// No cookie can carry the token: do not leave the row behind.
 		_ = s.m.Revoke(ctx, created.ID)
-		return fmt.Errorf("gorillastore: save %q: encode cookie: %w", name, err)
+		return err
 	}
 	session.ID = created.ID
 	s.prime(&created, session.Values)
-	http.SetCookie(w, sessions.NewCookie(name, encoded, opts))
+	s.cache.issue(created.ID, ic)
+	http.SetCookie(w, sessions.NewCookie(name, ic.value, opts))
 	return nil
 }
 
-// update writes data to the session of token, sets session's ID to it and
-// sets the cookie again.
-func (s *Store) update(ctx context.Context, w http.ResponseWriter, session *sessions.Session, opts *sessions.Options, token string) error {
-	name := session.Name()
-	// Encode first: a cookie that cannot be written must not change the row.
-	encoded, err := securecookie.EncodeMulti(name, []byte(token), s.Codecs...)
+// encodeCookie encodes token into the value of the cookie called name.
+func (s *Store) encodeCookie(name, token string) (issuedCookie, error) {
+	value, err := securecookie.EncodeMulti(name, []byte(token), s.Codecs...)
 	if err != nil {
-		return fmt.Errorf("gorillastore: save %q: encode cookie: %w", name, err)
+		return issuedCookie{}, fmt.Errorf("gorillastore: save %q: encode cookie: %w", name, err)
 	}
-	data, unchanged := s.stored(gormsession.HashToken(token), session.Values)
+	return issuedCookie{name: name, value: value, codec: s.Codecs[0], at: s.clock()}, nil
+}
+
+// update writes the session's Values to the stored session id, sets
+// session's ID to it and sets the cookie again: value, a cookie this Store
+// issued for id that may be sent again (see reusable), or else token
+// encoded anew.
+func (s *Store) update(ctx context.Context, w http.ResponseWriter, session *sessions.Session, opts *sessions.Options, id, token, value string) error {
+	name := session.Name()
+	var fresh issuedCookie
+	if value == "" {
+		// Encode first: a cookie that cannot be written must not change the row.
+		var err error
+		if fresh, err = s.encodeCookie(name, token); err != nil {
+			return err
+		}
+		value = fresh.value
+	}
+	data, unchanged := s.stored(id, session.Values)
 	if !unchanged {
+		var err error
 		if data, err = s.encode(name, session.Values); err != nil {
 			return err
 		}
 	}
 	lifetime := maxAgeLifetime(opts.MaxAge)
-	updated, err := s.m.Update(ctx, gormsession.HashToken(token), func(x *gormsession.Session) {
+	updated, err := s.m.Update(ctx, id, func(x *gormsession.Session) {
 		x.Data = data
 		x.ExpiresAt = slide(x, lifetime)
 	})
 	if err != nil {
+		if errors.Is(err, gormsession.ErrNotFound) {
+			s.cache.remove(id)
+		}
 		return fmt.Errorf("gorillastore: save %q: %w", name, err)
 	}
 	session.ID = updated.ID
 	if !unchanged {
 		s.prime(&updated, session.Values)
 	}
-	http.SetCookie(w, sessions.NewCookie(name, encoded, opts))
+	if fresh.value != "" {
+		s.cache.issue(updated.ID, fresh)
+	}
+	http.SetCookie(w, sessions.NewCookie(name, value, opts))
 	return nil
+}
+
+// maxCookieReuse bounds how long Save sends an issued cookie value again.
+// The codecs New makes do not limit a cookie's age, but Codecs assigned by
+// hand may (securecookie's MaxAge): a value is never sent again once it is
+// older than this, so such a codec keeps accepting it as long as its
+// MaxAge is longer.
+const maxCookieReuse = time.Minute
+
+// reusable returns the cookie value this Store issued for the session id
+// called name, when the client sent it back (in r, or a cookie an earlier
+// Save set on w in this request) and it may be sent again as it is.
+//
+// A value equal to one this Store encoded, with the first of its current
+// Codecs, for the token of session id under this name, proves what
+// decoding it would: the client holds that token. So Save needs neither
+// the token (Manager.Update takes the ID) nor a new encoding. The value is
+// sent again only while it is younger than a step of the sliding expiry
+// (see slide) and maxCookieReuse: the timestamp securecookie signs into it
+// stays recent, and a save a step later issues a fresh one. Any other
+// cookie (older, another instance's, made before a key rotation) goes
+// through the full check: decode, compare the token's hash with the ID.
+func (s *Store) reusable(r *http.Request, w http.ResponseWriter, name, id string, opts *sessions.Options) (string, bool) {
+	if len(s.Codecs) == 0 {
+		return "", false
+	}
+	ic, ok := s.cache.issued(id)
+	if !ok || ic.name != name || !sameCodec(ic.codec, s.Codecs[0]) {
+		return "", false
+	}
+	if age := s.clock().Sub(ic.at); age < 0 || age >= reuseWindow(opts.MaxAge) {
+		return "", false
+	}
+	if c, err := r.Cookie(name); err == nil && c.Value == ic.value {
+		return ic.value, true
+	}
+	if v, set := responseValue(w, name); set && v == ic.value {
+		return ic.value, true
+	}
+	return "", false
+}
+
+// reuseWindow is how long a cookie issued for a session saved with maxAge
+// may be sent again: a step of its sliding expiry, at most maxCookieReuse.
+func reuseWindow(maxAge int) time.Duration {
+	if lifetime := maxAgeLifetime(maxAge); lifetime > 0 {
+		return min(max(lifetime/64, time.Second), maxCookieReuse)
+	}
+	return maxCookieReuse
+}
+
+// sameCodec reports whether a and b are the same codec. Codecs of a type
+// that cannot be compared are never the same.
+func sameCodec(a, b securecookie.Codec) bool {
+	if a == nil || b == nil {
+		return false
+	}
+	if pa, ok := a.(*securecookie.SecureCookie); ok {
+		pb, ok := b.(*securecookie.SecureCookie)
+		return ok && pa == pb
+	}
+	t := reflect.TypeOf(a)
+	return t == reflect.TypeOf(b) && t.Comparable() && a == b
+}
+
+func (s *Store) clock() time.Time {
+	if s.now != nil {
+		return s.now()
+	}
+	return time.Now()
 }
 
 // prime caches the values just saved as the decoded form of the stored
@@ -480,6 +581,20 @@ func (s *Store) requestToken(r *http.Request, name string) string {
 // responseToken returns the token of the last cookie called name set on w,
 // and whether one is set at all (a deleting cookie carries no token).
 func (s *Store) responseToken(w http.ResponseWriter, name string) (token string, set bool) {
+	value, set := responseValue(w, name)
+	if value == "" {
+		return "", set
+	}
+	token, err := s.decodeToken(name, value)
+	if err != nil {
+		return "", true
+	}
+	return token, true
+}
+
+// responseValue returns the value of the last cookie called name set on w,
+// "" for a deleting one, and whether one is set at all.
+func responseValue(w http.ResponseWriter, name string) (value string, set bool) {
 	lines := w.Header()["Set-Cookie"]
 	for i := len(lines) - 1; i >= 0; i-- {
 		if !strings.HasPrefix(lines[i], name+"=") {
@@ -492,11 +607,7 @@ func (s *Store) responseToken(w http.ResponseWriter, name string) (token string,
 		if c.MaxAge < 0 {
 			return "", true
 		}
-		token, err := s.decodeToken(name, c.Value)
-		if err != nil {
-			return "", true
-		}
-		return token, true
+		return c.Value, true
 	}
 	return "", false
 }
