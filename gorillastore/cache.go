@@ -160,7 +160,58 @@ func (c *valuesCache) equal(id string, data []byte, values map[any]any) bool {
 	sh.mu.RLock()
 	defer sh.mu.RUnlock()
 	e, ok := sh.m[id]
-	return ok && e.values != nil && sameData(e.data, data) && reflect.DeepEqual(e.values, values)
+	return ok && e.values != nil && sameData(e.data, data) && mapsEqual(e.values, values)
+}
+
+// mapsEqual is reflect.DeepEqual(a, b) for two Values maps, without
+// reflection for the types sessions commonly hold.
+func mapsEqual[K comparable](a, b map[K]any) bool {
+	if (a == nil) != (b == nil) || len(a) != len(b) {
+		return false
+	}
+	for k, va := range a {
+		vb, ok := b[k]
+		if !ok || !valuesEqual(va, vb) {
+			return false
+		}
+	}
+	return true
+}
+
+// valuesEqual is reflect.DeepEqual(a, b).
+func valuesEqual(a, b any) bool {
+	switch x := a.(type) {
+	case string:
+		y, ok := b.(string)
+		return ok && x == y
+	case int:
+		y, ok := b.(int)
+		return ok && x == y
+	case int64:
+		y, ok := b.(int64)
+		return ok && x == y
+	case bool:
+		y, ok := b.(bool)
+		return ok && x == y
+	case float64:
+		y, ok := b.(float64)
+		return ok && x == y
+	case []any:
+		y, ok := b.([]any)
+		if !ok || (x == nil) != (y == nil) || len(x) != len(y) {
+			return false
+		}
+		for i := range x {
+			if !valuesEqual(x[i], y[i]) {
+				return false
+			}
+		}
+		return true
+	case map[string]any:
+		y, ok := b.(map[string]any)
+		return ok && mapsEqual(x, y)
+	}
+	return reflect.DeepEqual(a, b)
 }
 
 // remove drops the entry of the session id: its values and its cookie.

@@ -438,13 +438,37 @@ func (s *Store) reusable(r *http.Request, w http.ResponseWriter, name, id string
 	if age := s.clock().Sub(ic.at); age < 0 || age >= reuseWindow(opts.MaxAge) {
 		return "", false
 	}
-	if c, err := r.Cookie(name); err == nil && c.Value == ic.value {
+	if requestHasCookie(r, name, ic.value) {
 		return ic.value, true
 	}
 	if v, set := responseValue(w, name); set && v == ic.value {
 		return ic.value, true
 	}
 	return "", false
+}
+
+// requestHasCookie reports whether r carries a cookie called name whose
+// value is value. It reads the Cookie header as net/http does, without
+// building the cookies: a client that sends the value holds it, whichever
+// of several cookies of that name r.Cookie would pick.
+func requestHasCookie(r *http.Request, name, value string) bool {
+	for _, line := range r.Header["Cookie"] {
+		for len(line) > 0 {
+			var part string
+			part, line, _ = strings.Cut(line, ";")
+			k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
+			if !ok || strings.TrimSpace(k) != name {
+				continue
+			}
+			if len(v) > 1 && v[0] == '"' && v[len(v)-1] == '"' {
+				v = v[1 : len(v)-1]
+			}
+			if v == value {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // reuseWindow is how long a cookie issued for a session saved with maxAge
