@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/securecookie"
@@ -69,6 +70,7 @@ type Store struct {
 	maxLength int
 	cache     valueCache
 	now       func() time.Time // the age of issued cookies; nil: time.Now
+	format    atomic.Pointer[cookieFormat]
 }
 
 // valueCache is what a Store needs of a cache of decoded Values: New gives
@@ -350,7 +352,7 @@ func (s *Store) create(ctx context.Context, w http.ResponseWriter, session *sess
 	session.ID = created.ID
 	s.prime(&created, session.Values)
 	s.cache.issue(created.ID, ic)
-	http.SetCookie(w, sessions.NewCookie(name, ic.value, opts))
+	s.setCookie(w, name, ic.value, opts)
 	return nil
 }
 
@@ -403,7 +405,7 @@ func (s *Store) update(ctx context.Context, w http.ResponseWriter, session *sess
 	if fresh.value != "" {
 		s.cache.issue(updated.ID, fresh)
 	}
-	http.SetCookie(w, sessions.NewCookie(name, value, opts))
+	s.setCookie(w, name, value, opts)
 	return nil
 }
 
