@@ -17,6 +17,10 @@ import (
 // address or length means the session changed. The entry keeps that slice
 // alive, so its address cannot be reused for other data meanwhile.
 //
+// An entry also holds the cookie value the Store last issued for the
+// session (see Store.reusable), which Save may send again; deleting the
+// session through the Store drops the entry.
+//
 // Entries hold a private deep copy of the values; every Get receives a deep
 // copy of that, so a handler that modifies its Values (or a slice or map
 // inside them) never touches the cache. Only values that can be copied that

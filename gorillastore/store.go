@@ -43,8 +43,9 @@ var errNoManager = errors.New("gorillastore: Store has no Manager (make it with 
 //
 // Configure a Store (its fields, MaxAge and MaxLength) before it serves
 // requests; after that it is safe for concurrent use. Serving a request
-// writes no state shared with other requests, except a cache of decoded
-// Values that is guarded by locks.
+// writes no state shared with other requests, except a cache guarded by
+// locks and bounded in size: the decoded Values of recent sessions and the
+// cookie value last issued for each (see Save).
 type Store struct {
 	// Codecs sign (and, with a block key, encrypt) the cookie, which holds
 	// only the session's token. New builds them from its key pairs with
@@ -252,6 +253,14 @@ func (s *Store) loadValues(dst map[any]any, sess *gormsession.Session) error {
 // one this response sets, else the request's), as wader/gormstore does;
 // only without one is a session created. To give a client a new token,
 // delete its session (MaxAge -1, Save) and then save a new one.
+//
+// The cookie's value is encoded anew when the session is created, and on
+// a save whose request does not carry the value this Store last issued for
+// the session (another instance's cookie, an older one, one made before the
+// Codecs changed), after that cookie has been decoded and checked against
+// session.ID. A save whose request carries that value, issued less than a
+// 64th of the session's lifetime ago (at least a second, at most a
+// minute), sets the same value again: no decode, no encode.
 //
 // Save fails, and changes nothing, when the encoded Values exceed the limit
 // (ErrTooLarge) or cannot be encoded, and for a session whose token it
@@ -562,15 +571,16 @@ func maxAgeLifetime(maxAge int) time.Duration {
 // token of the request's cookie or of a cookie set on the response, the
 // one whose hash is id; or "" when neither is.
 //
-// The token of a session is not kept anywhere after Get or Save: Save
-// finds it again in the two places that already hold it for exactly one
-// request, the request's cookie and the cookies an earlier Save set on the
+// The token of a session is not kept with the session: Save finds it
+// again in the two places that already hold it for exactly one request,
+// the request's cookie and the cookies an earlier Save set on the
 // response. So a session can be saved again however it reached Save (from
 // the registry, which puts the plain Store back on it; copied; built by
-// hand with the ID of the client's cookie), and serving a request adds no
-// state, shared or not, that would need a lock or a limit. The ID check
+// hand with the ID of the client's cookie). The ID check
 // (HashToken(token) == ID) makes both places safe to trust: a session is
-// written only with the token of a cookie this Store's keys signed.
+// written only with the token of a cookie this Store's keys signed. (Save
+// looks here only when the cookie is not the value it last issued for the
+// session; see reusable.)
 func (s *Store) sessionToken(r *http.Request, w http.ResponseWriter, name, id string) string {
 	if token := s.requestToken(r, name); token != "" && gormsession.HashToken(token) == id {
 		return token
