@@ -6,6 +6,8 @@ import (
 	"sync"
 	"time"
 	"unsafe"
+
+	"github.com/gorilla/securecookie"
 )
 
 // valuesCache keeps the decoded Values of recently read sessions, so that a
@@ -14,6 +16,10 @@ import (
 // a session's Data in place but replaces it, so a change of the slice's
 // address or length means the session changed. The entry keeps that slice
 // alive, so its address cannot be reused for other data meanwhile.
+//
+// An entry also holds the cookie value the Store last issued for the
+// session (see Store.reusable), which Save may send again; deleting the
+// session through the Store drops the entry.
 //
 // Entries hold a private deep copy of the values; every Get receives a deep
 // copy of that, so a handler that modifies its Values (or a slice or map
@@ -42,7 +48,18 @@ type cacheShard struct {
 
 type cacheEntry struct {
 	data   []byte
-	values map[any]any
+	values map[any]any // nil when the entry holds only an issued cookie
+	cookie issuedCookie
+}
+
+// issuedCookie is the cookie value a Store last set for a session: what
+// Save may send again instead of decoding the request's cookie and
+// encoding a new one (see Store.reusable).
+type issuedCookie struct {
+	name  string             // the cookie's name, which the codec signs
+	value string             // the encoded value, as set
+	codec securecookie.Codec // the codec that encoded it
+	at    time.Time          // when, by the Store's clock
 }
 
 func (c *valuesCache) shard(id string) *cacheShard {
@@ -70,7 +87,7 @@ func (c *valuesCache) copyInto(dst map[any]any, id string, data []byte) bool {
 	sh.mu.RLock()
 	e, ok := sh.m[id]
 	sh.mu.RUnlock()
-	if !ok || !sameData(e.data, data) {
+	if !ok || e.values == nil || !sameData(e.data, data) {
 		return false
 	}
 	for k, v := range e.values {
@@ -94,13 +111,50 @@ func (c *valuesCache) put(id string, data []byte, values map[any]any) {
 	if sh.m == nil {
 		sh.m = make(map[string]cacheEntry)
 	}
-	if _, exists := sh.m[id]; !exists && len(sh.m) >= cacheShardCap {
-		for k := range sh.m { // an arbitrary victim
-			delete(sh.m, k)
-			break
-		}
+	e, exists := sh.m[id]
+	if !exists {
+		sh.makeRoom()
 	}
-	sh.m[id] = cacheEntry{data: data, values: snap}
+	e.data, e.values = data, snap
+	sh.m[id] = e
+}
+
+// makeRoom evicts an entry when the shard is full. The caller holds the
+// write lock.
+func (sh *cacheShard) makeRoom() {
+	if len(sh.m) < cacheShardCap {
+		return
+	}
+	for k := range sh.m { // an arbitrary victim
+		delete(sh.m, k)
+		break
+	}
+}
+
+// issued returns the cookie last issued for the session id, if it is known.
+func (c *valuesCache) issued(id string) (issuedCookie, bool) {
+	sh := c.shard(id)
+	sh.mu.RLock()
+	e, ok := sh.m[id]
+	sh.mu.RUnlock()
+	return e.cookie, ok && e.cookie.value != ""
+}
+
+// issue records ic as the cookie issued for the session id, keeping the
+// entry's values.
+func (c *valuesCache) issue(id string, ic issuedCookie) {
+	sh := c.shard(id)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.m == nil {
+		sh.m = make(map[string]cacheEntry)
+	}
+	e, exists := sh.m[id]
+	if !exists {
+		sh.makeRoom()
+	}
+	e.cookie = ic
+	sh.m[id] = e
 }
 
 // equal reports whether the cached values of the session id with Data data
@@ -110,10 +164,61 @@ func (c *valuesCache) equal(id string, data []byte, values map[any]any) bool {
 	sh.mu.RLock()
 	defer sh.mu.RUnlock()
 	e, ok := sh.m[id]
-	return ok && sameData(e.data, data) && reflect.DeepEqual(e.values, values)
+	return ok && e.values != nil && sameData(e.data, data) && mapsEqual(e.values, values)
 }
 
-// remove drops the entry of the session id.
+// mapsEqual is reflect.DeepEqual(a, b) for two Values maps, without
+// reflection for the types sessions commonly hold.
+func mapsEqual[K comparable](a, b map[K]any) bool {
+	if (a == nil) != (b == nil) || len(a) != len(b) {
+		return false
+	}
+	for k, va := range a {
+		vb, ok := b[k]
+		if !ok || !valuesEqual(va, vb) {
+			return false
+		}
+	}
+	return true
+}
+
+// valuesEqual is reflect.DeepEqual(a, b).
+func valuesEqual(a, b any) bool {
+	switch x := a.(type) {
+	case string:
+		y, ok := b.(string)
+		return ok && x == y
+	case int:
+		y, ok := b.(int)
+		return ok && x == y
+	case int64:
+		y, ok := b.(int64)
+		return ok && x == y
+	case bool:
+		y, ok := b.(bool)
+		return ok && x == y
+	case float64:
+		y, ok := b.(float64)
+		return ok && x == y
+	case []any:
+		y, ok := b.([]any)
+		if !ok || (x == nil) != (y == nil) || len(x) != len(y) {
+			return false
+		}
+		for i := range x {
+			if !valuesEqual(x[i], y[i]) {
+				return false
+			}
+		}
+		return true
+	case map[string]any:
+		y, ok := b.(map[string]any)
+		return ok && mapsEqual(x, y)
+	}
+	return reflect.DeepEqual(a, b)
+}
+
+// remove drops the entry of the session id: its values and its cookie.
 func (c *valuesCache) remove(id string) {
 	sh := c.shard(id)
 	sh.mu.Lock()

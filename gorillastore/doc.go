@@ -69,8 +69,16 @@
 //     Manager's lifetime after the last Save.
 //   - MaxAge < 0: Save deletes the stored session and the cookie (log out).
 //
-// The defaults are Path "/", HttpOnly, SameSite Lax and MaxAge the Manager's
-// lifetime. Assigning Store.Options replaces them all. Because sessions live
+// Every Save sets the cookie again, so that its Expires and Max-Age slide
+// too. Its value is the one the Store issued last for the session when the
+// request carries that value and it is recent (less than a 64th of the
+// lifetime old, and at most a minute): such a Save neither decodes nor
+// encodes a cookie. Otherwise the request's cookie is decoded and checked,
+// and a value is encoded anew, with the first key pair.
+//
+// The defaults are Path "/", HttpOnly, Secure, SameSite Lax and MaxAge 30
+// days, as for gorilla's CookieStore. Assigning Store.Options replaces them
+// all. Because sessions live
 // on the server, one can also be revoked from anywhere with
 // [gormsession.Manager.Revoke], using session.ID: it is the gormsession
 // session ID, safe to log, not the secret token.

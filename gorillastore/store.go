@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"reflect"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/securecookie"
@@ -41,8 +43,9 @@ var errNoManager = errors.New("gorillastore: Store has no Manager (make it with 
 //
 // Configure a Store (its fields, MaxAge and MaxLength) before it serves
 // requests; after that it is safe for concurrent use. Serving a request
-// writes no state shared with other requests, except a cache of decoded
-// Values that is guarded by locks.
+// writes no state shared with other requests, except a cache guarded by
+// locks and bounded in size: the decoded Values of recent sessions and the
+// cookie value last issued for each (see Save).
 type Store struct {
 	// Codecs sign (and, with a block key, encrypt) the cookie, which holds
 	// only the session's token. New builds them from its key pairs with
@@ -67,6 +70,8 @@ type Store struct {
 	m         *gormsession.Manager
 	maxLength int
 	cache     valueCache
+	now       func() time.Time // the age of issued cookies; nil: time.Now
+	format    atomic.Pointer[cookieFormat]
 }
 
 // valueCache is what a Store needs of a cache of decoded Values: New gives
@@ -76,6 +81,8 @@ type valueCache interface {
 	copyInto(dst map[any]any, id string, data []byte) bool
 	equal(id string, data []byte, values map[any]any) bool
 	put(id string, data []byte, values map[any]any)
+	issued(id string) (issuedCookie, bool)
+	issue(id string, ic issuedCookie)
 	remove(id string)
 }
 
@@ -247,6 +254,14 @@ func (s *Store) loadValues(dst map[any]any, sess *gormsession.Session) error {
 // only without one is a session created. To give a client a new token,
 // delete its session (MaxAge -1, Save) and then save a new one.
 //
+// The cookie's value is encoded anew when the session is created, and on
+// a save whose request does not carry the value this Store last issued for
+// the session (another instance's cookie, an older one, one made before the
+// Codecs changed), after that cookie has been decoded and checked against
+// session.ID. A save whose request carries that value, issued less than a
+// 64th of the session's lifetime ago (at least a second, at most a
+// minute), sets the same value again: no decode, no encode.
+//
 // Save fails, and changes nothing, when the encoded Values exceed the limit
 // (ErrTooLarge) or cannot be encoded, and for a session whose token it
 // cannot find (ErrNoToken). Saving a session that was revoked or expired
@@ -264,23 +279,27 @@ func (s *Store) Save(r *http.Request, w http.ResponseWriter, session *sessions.S
 		return s.delete(r, w, session, opts)
 	}
 	name := session.Name()
+	ctx := r.Context()
 	if session.ID != "" {
+		if value, ok := s.reusable(r, w, name, session.ID, opts); ok {
+			return s.update(ctx, w, session, opts, session.ID, "", value)
+		}
 		token := s.sessionToken(r, w, name, session.ID)
 		if token == "" {
 			return fmt.Errorf("gorillastore: save %q: %w", name, ErrNoToken)
 		}
-		return s.update(r.Context(), w, session, opts, token)
+		return s.update(ctx, w, session, opts, session.ID, token, "")
 	}
 	if token := s.clientToken(r, w, name); token != "" {
-		if _, ok := s.m.ResolveAnonymous(r.Context(), token); ok {
-			return s.update(r.Context(), w, session, opts, token)
+		if live, ok := s.m.ResolveAnonymous(ctx, token); ok {
+			return s.update(ctx, w, session, opts, live.ID, token, "")
 		}
 	}
 	data, err := s.encode(name, session.Values)
 	if err != nil {
 		return err
 	}
-	return s.create(r.Context(), w, session, opts, data)
+	return s.create(ctx, w, session, opts, data)
 }
 
 // delete revokes session, or the session of the client's cookie when
@@ -333,47 +352,164 @@ func (s *Store) create(ctx context.Context, w http.ResponseWriter, session *sess
 	if err != nil {
 		return fmt.Errorf("gorillastore: save %q: %w", name, err)
 	}
-	encoded, err := securecookie.EncodeMulti(name, []byte(created.Token), s.Codecs...)
+	ic, err := s.encodeCookie(name, created.Token)
 	if err != nil {
 		// No cookie can carry the token: do not leave the row behind.
 		_ = s.m.Revoke(ctx, created.ID)
-		return fmt.Errorf("gorillastore: save %q: encode cookie: %w", name, err)
+		return err
 	}
 	session.ID = created.ID
 	s.prime(&created, session.Values)
-	http.SetCookie(w, sessions.NewCookie(name, encoded, opts))
+	s.cache.issue(created.ID, ic)
+	s.setCookie(w, name, ic.value, opts)
 	return nil
 }
 
-// update writes data to the session of token, sets session's ID to it and
-// sets the cookie again.
-func (s *Store) update(ctx context.Context, w http.ResponseWriter, session *sessions.Session, opts *sessions.Options, token string) error {
-	name := session.Name()
-	// Encode first: a cookie that cannot be written must not change the row.
-	encoded, err := securecookie.EncodeMulti(name, []byte(token), s.Codecs...)
+// encodeCookie encodes token into the value of the cookie called name.
+func (s *Store) encodeCookie(name, token string) (issuedCookie, error) {
+	value, err := securecookie.EncodeMulti(name, []byte(token), s.Codecs...)
 	if err != nil {
-		return fmt.Errorf("gorillastore: save %q: encode cookie: %w", name, err)
+		return issuedCookie{}, fmt.Errorf("gorillastore: save %q: encode cookie: %w", name, err)
 	}
-	data, unchanged := s.stored(gormsession.HashToken(token), session.Values)
+	return issuedCookie{name: name, value: value, codec: s.Codecs[0], at: s.clock()}, nil
+}
+
+// update writes the session's Values to the stored session id, sets
+// session's ID to it and sets the cookie again: value, a cookie this Store
+// issued for id that may be sent again (see reusable), or else token
+// encoded anew.
+func (s *Store) update(ctx context.Context, w http.ResponseWriter, session *sessions.Session, opts *sessions.Options, id, token, value string) error {
+	name := session.Name()
+	var fresh issuedCookie
+	if value == "" {
+		// Encode first: a cookie that cannot be written must not change the row.
+		var err error
+		if fresh, err = s.encodeCookie(name, token); err != nil {
+			return err
+		}
+		value = fresh.value
+	}
+	data, unchanged := s.stored(id, session.Values)
 	if !unchanged {
+		var err error
 		if data, err = s.encode(name, session.Values); err != nil {
 			return err
 		}
 	}
 	lifetime := maxAgeLifetime(opts.MaxAge)
-	updated, err := s.m.Update(ctx, gormsession.HashToken(token), func(x *gormsession.Session) {
+	updated, err := s.m.Update(ctx, id, func(x *gormsession.Session) {
 		x.Data = data
 		x.ExpiresAt = slide(x, lifetime)
 	})
 	if err != nil {
+		if errors.Is(err, gormsession.ErrNotFound) {
+			s.cache.remove(id)
+		}
 		return fmt.Errorf("gorillastore: save %q: %w", name, err)
 	}
 	session.ID = updated.ID
 	if !unchanged {
 		s.prime(&updated, session.Values)
 	}
-	http.SetCookie(w, sessions.NewCookie(name, encoded, opts))
+	if fresh.value != "" {
+		s.cache.issue(updated.ID, fresh)
+	}
+	s.setCookie(w, name, value, opts)
 	return nil
+}
+
+// maxCookieReuse bounds how long Save sends an issued cookie value again.
+// The codecs New makes do not limit a cookie's age, but Codecs assigned by
+// hand may (securecookie's MaxAge): a value is never sent again once it is
+// older than this, so such a codec keeps accepting it as long as its
+// MaxAge is longer.
+const maxCookieReuse = time.Minute
+
+// reusable returns the cookie value this Store issued for the session id
+// called name, when the client sent it back (in r, or a cookie an earlier
+// Save set on w in this request) and it may be sent again as it is.
+//
+// A value equal to one this Store encoded, with the first of its current
+// Codecs, for the token of session id under this name, proves what
+// decoding it would: the client holds that token. So Save needs neither
+// the token (Manager.Update takes the ID) nor a new encoding. The value is
+// sent again only while it is younger than a step of the sliding expiry
+// (see slide) and maxCookieReuse: the timestamp securecookie signs into it
+// stays recent, and a save a step later issues a fresh one. Any other
+// cookie (older, another instance's, made before a key rotation) goes
+// through the full check: decode, compare the token's hash with the ID.
+func (s *Store) reusable(r *http.Request, w http.ResponseWriter, name, id string, opts *sessions.Options) (string, bool) {
+	if len(s.Codecs) == 0 {
+		return "", false
+	}
+	ic, ok := s.cache.issued(id)
+	if !ok || ic.name != name || !sameCodec(ic.codec, s.Codecs[0]) {
+		return "", false
+	}
+	if age := s.clock().Sub(ic.at); age < 0 || age >= reuseWindow(opts.MaxAge) {
+		return "", false
+	}
+	if requestHasCookie(r, name, ic.value) {
+		return ic.value, true
+	}
+	if v, set := responseValue(w, name); set && v == ic.value {
+		return ic.value, true
+	}
+	return "", false
+}
+
+// requestHasCookie reports whether r carries a cookie called name whose
+// value is value. It reads the Cookie header as net/http does, without
+// building the cookies: a client that sends the value holds it, whichever
+// of several cookies of that name r.Cookie would pick.
+func requestHasCookie(r *http.Request, name, value string) bool {
+	for _, line := range r.Header["Cookie"] {
+		for len(line) > 0 {
+			var part string
+			part, line, _ = strings.Cut(line, ";")
+			k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
+			if !ok || strings.TrimSpace(k) != name {
+				continue
+			}
+			if len(v) > 1 && v[0] == '"' && v[len(v)-1] == '"' {
+				v = v[1 : len(v)-1]
+			}
+			if v == value {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// reuseWindow is how long a cookie issued for a session saved with maxAge
+// may be sent again: a step of its sliding expiry, at most maxCookieReuse.
+func reuseWindow(maxAge int) time.Duration {
+	if lifetime := maxAgeLifetime(maxAge); lifetime > 0 {
+		return min(max(lifetime/64, time.Second), maxCookieReuse)
+	}
+	return maxCookieReuse
+}
+
+// sameCodec reports whether a and b are the same codec. Codecs of a type
+// that cannot be compared are never the same.
+func sameCodec(a, b securecookie.Codec) bool {
+	if a == nil || b == nil {
+		return false
+	}
+	if pa, ok := a.(*securecookie.SecureCookie); ok {
+		pb, ok := b.(*securecookie.SecureCookie)
+		return ok && pa == pb
+	}
+	t := reflect.TypeOf(a)
+	return t == reflect.TypeOf(b) && t.Comparable() && a == b
+}
+
+func (s *Store) clock() time.Time {
+	if s.now != nil {
+		return s.now()
+	}
+	return time.Now()
 }
 
 // prime caches the values just saved as the decoded form of the stored
@@ -435,15 +571,16 @@ func maxAgeLifetime(maxAge int) time.Duration {
 // token of the request's cookie or of a cookie set on the response, the
 // one whose hash is id; or "" when neither is.
 //
-// The token of a session is not kept anywhere after Get or Save: Save
-// finds it again in the two places that already hold it for exactly one
-// request, the request's cookie and the cookies an earlier Save set on the
+// The token of a session is not kept with the session: Save finds it
+// again in the two places that already hold it for exactly one request,
+// the request's cookie and the cookies an earlier Save set on the
 // response. So a session can be saved again however it reached Save (from
 // the registry, which puts the plain Store back on it; copied; built by
-// hand with the ID of the client's cookie), and serving a request adds no
-// state, shared or not, that would need a lock or a limit. The ID check
+// hand with the ID of the client's cookie). The ID check
 // (HashToken(token) == ID) makes both places safe to trust: a session is
-// written only with the token of a cookie this Store's keys signed.
+// written only with the token of a cookie this Store's keys signed. (Save
+// looks here only when the cookie is not the value it last issued for the
+// session; see reusable.)
 func (s *Store) sessionToken(r *http.Request, w http.ResponseWriter, name, id string) string {
 	if token := s.requestToken(r, name); token != "" && gormsession.HashToken(token) == id {
 		return token
@@ -480,6 +617,20 @@ func (s *Store) requestToken(r *http.Request, name string) string {
 // responseToken returns the token of the last cookie called name set on w,
 // and whether one is set at all (a deleting cookie carries no token).
 func (s *Store) responseToken(w http.ResponseWriter, name string) (token string, set bool) {
+	value, set := responseValue(w, name)
+	if value == "" {
+		return "", set
+	}
+	token, err := s.decodeToken(name, value)
+	if err != nil {
+		return "", true
+	}
+	return token, true
+}
+
+// responseValue returns the value of the last cookie called name set on w,
+// "" for a deleting one, and whether one is set at all.
+func responseValue(w http.ResponseWriter, name string) (value string, set bool) {
 	lines := w.Header()["Set-Cookie"]
 	for i := len(lines) - 1; i >= 0; i-- {
 		if !strings.HasPrefix(lines[i], name+"=") {
@@ -492,11 +643,7 @@ func (s *Store) responseToken(w http.ResponseWriter, name string) (token string,
 		if c.MaxAge < 0 {
 			return "", true
 		}
-		token, err := s.decodeToken(name, c.Value)
-		if err != nil {
-			return "", true
-		}
-		return token, true
+		return c.Value, true
 	}
 	return "", false
 }
