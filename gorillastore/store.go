@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/securecookie"
@@ -71,7 +70,6 @@ type Store struct {
 	maxLength int
 	cache     valueCache
 	now       func() time.Time // the age of issued cookies; nil: time.Now
-	format    atomic.Pointer[cookieFormat]
 }
 
 // valueCache is what a Store needs of a cache of decoded Values: New gives
@@ -361,7 +359,7 @@ func (s *Store) create(ctx context.Context, w http.ResponseWriter, session *sess
 	session.ID = created.ID
 	s.prime(&created, session.Values)
 	s.cache.issue(created.ID, ic)
-	s.setCookie(w, name, ic.value, opts)
+	http.SetCookie(w, sessions.NewCookie(name, ic.value, opts))
 	return nil
 }
 
@@ -414,7 +412,7 @@ func (s *Store) update(ctx context.Context, w http.ResponseWriter, session *sess
 	if fresh.value != "" {
 		s.cache.issue(updated.ID, fresh)
 	}
-	s.setCookie(w, name, value, opts)
+	http.SetCookie(w, sessions.NewCookie(name, value, opts))
 	return nil
 }
 
