@@ -457,24 +457,12 @@ func (s *Store) reusable(r *http.Request, w http.ResponseWriter, name, id string
 }
 
 // requestHasCookie reports whether r carries a cookie called name whose
-// value is value. It reads the Cookie header as net/http does, without
-// building the cookies: a client that sends the value holds it, whichever
-// of several cookies of that name r.Cookie would pick.
+// value is value: a client that sends the value holds it, whichever of
+// several cookies of that name r.Cookie would pick.
 func requestHasCookie(r *http.Request, name, value string) bool {
-	for _, line := range r.Header["Cookie"] {
-		for len(line) > 0 {
-			var part string
-			part, line, _ = strings.Cut(line, ";")
-			k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
-			if !ok || strings.TrimSpace(k) != name {
-				continue
-			}
-			if len(v) > 1 && v[0] == '"' && v[len(v)-1] == '"' {
-				v = v[1 : len(v)-1]
-			}
-			if v == value {
-				return true
-			}
+	for _, c := range r.CookiesNamed(name) {
+		if c.Value == value {
+			return true
 		}
 	}
 	return false
