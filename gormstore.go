@@ -219,16 +219,19 @@ func buildStatements(t string) statements {
 			" VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)",
 		update: "UPDATE " + t + " SET tenant_id = ?, device = ?, data = ?, updated_at = ?, expires_at = ?, version = version + 1" +
 			" WHERE id = ? AND version = ? AND revoked_at IS NULL",
-		remove:           "UPDATE " + t + " SET " + tombstone + " WHERE id = ? AND revoked_at IS NULL",
-		removeUser:       "UPDATE " + t + " SET " + tombstone + " WHERE user_id = ? AND id <> ? AND created_at < ? AND revoked_at IS NULL",
-		removeUserSelect: "SELECT id FROM " + t + " WHERE user_id = ? AND id <> ? AND created_at < ? AND revoked_at IS NULL",
+		remove: "UPDATE " + t + " SET " + tombstone + " WHERE id = ? AND revoked_at IS NULL",
+		// user_id > '' lets the partial index on user_id serve (see Model).
+		removeUser:       "UPDATE " + t + " SET " + tombstone + " WHERE user_id = ? AND user_id > '' AND id <> ? AND created_at < ? AND revoked_at IS NULL",
+		removeUserSelect: "SELECT id FROM " + t + " WHERE user_id = ? AND user_id > '' AND id <> ? AND created_at < ? AND revoked_at IS NULL",
 		touch:            "UPDATE " + t + " SET updated_at = ? WHERE id IN ? AND updated_at < ? AND revoked_at IS NULL",
 		rotateRevoke: "UPDATE " + t + " SET revoked_at = ?, updated_at = ?, version = version + 1" +
 			" WHERE id = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)",
 		clearData: "UPDATE " + t + " SET data = NULL WHERE id = ?",
 		get:       "SELECT " + selectColumns + " FROM " + t + " WHERE id = ? AND revoked_at IS NULL",
 		signedIn:  "SELECT " + selectColumns + " FROM " + t + " WHERE revoked_at IS NULL AND user_id > ''",
-		// Anonymous rows exactly as inserted are left out (see Changes).
+		// Anonymous rows exactly as inserted are left out (see Changes);
+		// the condition is the partial index's on updated_at (see Model),
+		// word for word, so that the index serves.
 		changes: "SELECT " + selectColumns + " FROM " + t + " WHERE updated_at >= ?" +
 			" AND (user_id > '' OR version > 1 OR updated_at > created_at) ORDER BY updated_at",
 	}

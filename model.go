@@ -13,17 +13,26 @@ const DefaultTableName = "gormsession_sessions"
 // times get microsecond precision, which their DATETIME lacks by default):
 //
 //	id          primary key, hex SHA-256 of the token (64 characters)
-//	user_id     indexed
+//	user_id     '' for an anonymous session; indexed (see below)
 //	tenant_id   '' when unused
 //	device      '' when unknown
 //	data        opaque bytes (blob / bytea)
 //	created_at  never changed after the first save
-//	updated_at  indexed; the change marker other instances poll
+//	updated_at  the change marker other instances poll; indexed
 //	expires_at  indexed; NULL means the session never expires
 //	revoked_at  NULL for a live session; set on a revoked session's
 //	            tombstone, which cleanup deletes later
 //	version     1 when inserted, advanced by every change; writes are
 //	            conditional on it
+//
+// On SQLite and PostgreSQL the indexes on user_id and updated_at are
+// partial: they leave out anonymous sessions, and (updated_at) those only
+// until they first change, which no query by user or by change needs. So
+// creating an anonymous session, as gorillastore does for every new
+// visitor, writes the table, its primary key and the index on expires_at,
+// and no more. MySQL and MariaDB have no partial indexes and index every
+// row. A table migrated by an earlier version keeps its full indexes; drop
+// the two and Migrate creates the partial ones.
 //
 // Applications rarely use Model directly; it is exported so that the table
 // can be inspected, or created with the application's own tooling (with
@@ -32,12 +41,12 @@ const DefaultTableName = "gormsession_sessions"
 // announces changes with NOTIFY (see package pgnotify).
 type Model struct {
 	ID        string     `gorm:"primaryKey;size:64"`
-	UserID    string     `gorm:"size:191;not null;index"`
+	UserID    string     `gorm:"size:191;not null;index:,where:user_id > ''"`
 	TenantID  string     `gorm:"size:191;not null;default:''"`
 	Device    string     `gorm:"size:191;not null;default:''"`
 	Data      []byte     `gorm:""`
 	CreatedAt time.Time  `gorm:"not null;autoCreateTime:false"`
-	UpdatedAt time.Time  `gorm:"not null;autoUpdateTime:false;index"`
+	UpdatedAt time.Time  `gorm:"not null;autoUpdateTime:false;index:,where:user_id > '' OR version > 1 OR updated_at > created_at"`
 	ExpiresAt *time.Time `gorm:"index"`
 	RevokedAt *time.Time
 	Version   int64 `gorm:"not null;default:1"`
