@@ -459,3 +459,65 @@ func TestUpdateThatChangesNothingWritesNothing(t *testing.T) {
 		}
 	})
 }
+
+// TestQueuedRevokeOthersKeepsTheRotatedSession: "sign out my other
+// devices" refused by the database is queued; the device it keeps is then
+// rotated on this instance, and the queued revocation lands afterwards. It
+// must keep the rotated device: its successor has a new ID but the old
+// creation time, so a revocation still keyed to the old ID would end it.
+// The same holds when the queue waits in the journal for the next process.
+func TestQueuedRevokeOthersKeepsTheRotatedSession(t *testing.T) {
+	for _, restart := range []bool{false, true} {
+		name := "retried"
+		if restart {
+			name = "replayed from the journal"
+		}
+		t.Run(name, func(t *testing.T) {
+			eachDB(t, func(t *testing.T, tdb testDB) {
+				ctx := context.Background()
+				st := newStore(t, tdb, nil)
+				f := newFaulty(st)
+				opts := gormsession.ManagerOptions{
+					SyncInterval: -1, RetryInterval: time.Hour, CleanupInterval: -1,
+					Journal: filepath.Join(t.TempDir(), "journal"),
+				}
+				m := newManager(t, f, opts)
+				kept := create(t, m, gormsession.Attributes{UserID: "alice"})
+				other := create(t, m, gormsession.Attributes{UserID: "alice"})
+				f.fail("RevokeUser", true)
+				if _, err := m.RevokeOthers(ctx, "alice", kept.ID); !errors.Is(err, gormsession.ErrNotPersisted) {
+					t.Fatalf("RevokeOthers = %v, want ErrNotPersisted", err)
+				}
+				rotated, err := m.Rotate(ctx, kept.Token)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if restart {
+					if err := m.Close(); !errors.Is(err, gormsession.ErrNotPersisted) {
+						t.Fatalf("Close = %v, want ErrNotPersisted", err)
+					}
+					f.fail("RevokeUser", false)
+					m = newManager(t, f, opts)
+				} else {
+					f.fail("RevokeUser", false)
+					if _, err := m.Cleanup(ctx); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if n := m.Stats().PendingRevocations; n != 0 {
+					t.Fatalf("%d revocations still queued", n)
+				}
+				if _, ok := m.Resolve(ctx, rotated.Token); !ok {
+					t.Fatal("the kept device, rotated while its sign-out of the others was queued, was signed out")
+				}
+				if live, found, err := st.Get(ctx, rotated.ID); err != nil || !found {
+					t.Fatalf("the kept device's row: found %v, err %v", found, live)
+				}
+				mustNotResolve(t, m, other.Token, "it was signed out")
+				if _, found, _ := st.Get(ctx, other.ID); found {
+					t.Fatal("the other device's row is live")
+				}
+			})
+		})
+	}
+}

@@ -764,6 +764,10 @@ func (m *Manager) Rotate(ctx context.Context, token string) (Session, error) {
 		return Session{}, err
 	}
 	m.forget(old.ID)
+	if err := m.pending.rekeep(old.ID, s.ID); err != nil {
+		m.log.Warn("gormsession: rotation not journaled: a restart may sign the session out with its queued revocation",
+			"id", s.ID, "err", err)
+	}
 	if !m.commitCreate(&s) {
 		return Session{}, fmt.Errorf("gormsession: rotate: revoked while being rotated: %w", ErrNotFound)
 	}

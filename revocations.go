@@ -33,6 +33,15 @@ func (r revocation) covers(s *Session) bool {
 	return r.UserID == s.UserID && s.ID != r.KeepID && s.CreatedAt.UnixNano() < r.Before
 }
 
+// journalLine is one line of the journal: a revocation, or the record that
+// session Rotated was rotated into To, which moves to To the keeping of the
+// user-wide revocations queued before it (see rekeep).
+type journalLine struct {
+	revocation
+	Rotated string `json:"rotated,omitempty"`
+	To      string `json:"to,omitempty"`
+}
+
 // pendingRevocations is the set of unacknowledged revocations, mirrored in
 // the journal file when there is one.
 type pendingRevocations struct {
@@ -56,12 +65,15 @@ func openJournal(path string) (*pendingRevocations, error) {
 	sc := bufio.NewScanner(f)
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
-		var r revocation
-		if line := bytes.TrimSpace(sc.Bytes()); len(line) == 0 || json.Unmarshal(line, &r) != nil {
+		var l journalLine
+		if line := bytes.TrimSpace(sc.Bytes()); len(line) == 0 || json.Unmarshal(line, &l) != nil {
 			continue
 		}
-		if r.ID != "" || r.UserID != "" {
-			p.set[r] = struct{}{}
+		switch {
+		case l.Rotated != "" && l.To != "":
+			p.moveKeep(l.Rotated, l.To)
+		case l.ID != "" || l.UserID != "":
+			p.set[l.revocation] = struct{}{}
 		}
 	}
 	if err := sc.Err(); err != nil {
@@ -85,10 +97,47 @@ func (p *pendingRevocations) add(r revocation) error {
 		return nil
 	}
 	p.set[r] = struct{}{}
+	return p.append(journalLine{revocation: r})
+}
+
+// rekeep records that session from was rotated into session to: the
+// user-wide revocations queued to keep from keep to instead, since the
+// user kept that device. (A rotation keeps the creation time, so a
+// revocation still keyed to from would end to when it lands.) With a
+// journal, the record is appended and synced, and replayed in order.
+func (p *pendingRevocations) rekeep(from, to string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.moveKeep(from, to) {
+		return nil
+	}
+	return p.append(journalLine{Rotated: from, To: to})
+}
+
+// moveKeep makes the queued revocations that keep from keep to, and
+// reports whether there were any. p.mu is held.
+func (p *pendingRevocations) moveKeep(from, to string) bool {
+	var moved []revocation
+	for r := range p.set {
+		if r.UserID != "" && r.KeepID == from {
+			moved = append(moved, r)
+		}
+	}
+	for _, r := range moved {
+		delete(p.set, r)
+		r.KeepID = to
+		p.set[r] = struct{}{}
+	}
+	return len(moved) > 0
+}
+
+// append writes l to the journal, if there is one, and syncs it. p.mu is
+// held.
+func (p *pendingRevocations) append(l journalLine) error {
 	if p.journal == nil {
 		return nil
 	}
-	line, _ := json.Marshal(r)
+	line, _ := json.Marshal(l)
 	if _, err := p.journal.Write(append(line, '\n')); err != nil {
 		return fmt.Errorf("gormsession: journal: %w", err)
 	}
