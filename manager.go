@@ -44,7 +44,10 @@ type ManagerOptions struct {
 	// database was down) are tried again. Default: 5 seconds.
 	RetryInterval time.Duration
 
-	// Now is the clock. Default: time.Now. Tests inject their own.
+	// Now is the clock. Default: time.Now, except that Resolve and Get
+	// read the wall clock at most once a second and advance it by the
+	// monotonic clock in between, for half the cost. Tests inject their
+	// own, which is then used everywhere.
 	Now func() time.Time
 
 	// Logger receives errors of background work. Default: slog.Default().
@@ -326,9 +329,10 @@ func (m *Manager) clock() time.Time {
 }
 
 // Resolve returns the signed-in session whose token is token. A known token
-// is resolved from memory: no I/O, no allocation. Malformed tokens are
-// rejected before hashing; expired, revoked, unknown and anonymous tokens
-// are not found (see ResolveAnonymous for the latter).
+// is resolved from memory: no I/O, no allocation. A token of the wrong
+// length is rejected before hashing, and a malformed one before any lookup
+// in the Backend; expired, revoked, unknown and anonymous tokens are not
+// found (see ResolveAnonymous for the latter).
 //
 // A token not in memory is looked up in the Backend with ctx, within
 // ReadThroughRate, when the Manager reads a change feed (the session may
