@@ -136,7 +136,7 @@ func (c *anonCache) purge() {
 // must have checked that the token is authentic, as gorillastore does by
 // verifying its cookie's signature; a token looked up in vain is not looked
 // up again for a while.
-func (m *Manager) ResolveAnonymous(ctx context.Context, token string) (Session, bool) {
+func (m *Manager) ResolveAnonymous(ctx context.Context, token string) (s Session, ok bool) {
 	if !ValidToken(token) {
 		return Session{}, false
 	}
@@ -147,7 +147,8 @@ func (m *Manager) ResolveAnonymous(ctx context.Context, token string) (Session, 
 	if e == nil {
 		e = m.readAnonymous(ctx, id)
 	}
-	return m.use(e)
+	ok = m.use(e, &s)
+	return s, ok
 }
 
 // readAnonymous reads an anonymous session that is not in memory from the

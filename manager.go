@@ -337,7 +337,7 @@ func (m *Manager) clock() time.Time {
 // A token not in memory is looked up in the Backend with ctx, within
 // ReadThroughRate, when the Manager reads a change feed (the session may
 // have been created on another instance moments ago).
-func (m *Manager) Resolve(ctx context.Context, token string) (Session, bool) {
+func (m *Manager) Resolve(ctx context.Context, token string) (s Session, ok bool) {
 	if len(token) != tokenLen {
 		return Session{}, false
 	}
@@ -353,7 +353,8 @@ func (m *Manager) Resolve(ctx context.Context, token string) (Session, bool) {
 		hex.Encode(id[:], sum[:])
 		e = m.readThrough(ctx, string(id[:]))
 	}
-	return m.use(e)
+	ok = m.use(e, &s)
+	return s, ok
 }
 
 // Get returns the session with the given ID from memory, if it exists and
@@ -366,19 +367,22 @@ func (m *Manager) Get(id string) (Session, bool) {
 	return e.session(), true
 }
 
-// use checks e and records activity for the idle timeout.
-func (m *Manager) use(e *entry) (Session, bool) {
+// use checks e, records activity for the idle timeout and, when e is
+// valid, writes its session into s: in place, since a Session is too large
+// to copy on every request.
+func (m *Manager) use(e *entry, s *Session) bool {
 	if e == nil {
-		return Session{}, false
+		return false
 	}
 	now := m.nowNano()
 	if m.expired(e, now) {
-		return Session{}, false
+		return false
 	}
 	if m.opts.IdleTimeout > 0 {
 		m.touch(e, now)
 	}
-	return e.session(), true
+	e.fill(s)
+	return true
 }
 
 // Create creates a session, writes it to the Backend and then to memory,

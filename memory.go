@@ -77,10 +77,11 @@ func newEntry(s *Session, user string) *entry {
 // never changes, so it costs no allocation.
 func (e *entry) id() string { return unsafe.String(&e.hexID[0], idLen) }
 
-// is reports whether e is the session whose ID is the hex of sum. It
-// compares eight hex digits at a time (see hex8).
+// is reports whether e, found under the key of sum's first 8 bytes, is the
+// session whose ID is the hex of sum: it compares the other 24 bytes, eight
+// hex digits at a time (see hex8).
 func (e *entry) is(sum *[sha256.Size]byte) bool {
-	for i := 0; i < sha256.Size; i += 4 {
+	for i := 8; i < sha256.Size; i += 4 {
 		if hex8(binary.BigEndian.Uint32(sum[i:])) != binary.BigEndian.Uint64(e.hexID[2*i:]) {
 			return false
 		}
@@ -106,23 +107,26 @@ func hex8(v uint32) uint64 {
 // session returns the entry as a Session (without Token). It does not
 // allocate.
 func (e *entry) session() Session {
+	var s Session
+	e.fill(&s)
+	return s
+}
+
+// fill writes the entry into s, a zero Session, as session returns it.
+func (e *entry) fill(s *Session) {
 	l := e.labels.Value()
-	s := Session{
-		ID:        e.id(),
-		UserID:    e.user,
-		TenantID:  l.tenant,
-		Device:    l.device,
-		CreatedAt: time.Unix(0, e.created).UTC(),
-		UpdatedAt: time.Unix(0, e.updated.Load()).UTC(),
-		Version:   e.version,
-	}
+	s.ID = e.id()
+	s.UserID = e.user
+	s.TenantID, s.Device = l.tenant, l.device
+	s.CreatedAt = time.Unix(0, e.created).UTC()
+	s.UpdatedAt = time.Unix(0, e.updated.Load()).UTC()
+	s.Version = e.version
 	if e.data != nil {
 		s.Data = *e.data
 	}
 	if e.expires != 0 {
 		s.ExpiresAt = time.Unix(0, e.expires).UTC()
 	}
-	return s
 }
 
 // seen moves the entry's last activity forward to at (unix nanoseconds).
