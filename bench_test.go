@@ -201,6 +201,26 @@ func fillRows(b *testing.B, db *gorm.DB, table string, n, anon int, token func(i
 // 100,000 sessions none of which changed: the cost a Manager pays every
 // SyncInterval (by default once a second) when nothing happens.
 func BenchmarkIdlePoll(b *testing.B) {
+	since := time.Now().Add(time.Minute) // after every row's updated_at
+	benchIdle(b, func(ctx context.Context, st *gormsession.Store) error {
+		return st.Changes(ctx, since, func(*gormsession.Session, bool) error { return nil })
+	})
+}
+
+// BenchmarkIdleCleanup measures one removal of expired sessions and old
+// tombstones on a table of 100,000 live sessions: what each instance's
+// cleanup costs every CleanupInterval (5 minutes) when there is nothing to
+// remove.
+func BenchmarkIdleCleanup(b *testing.B) {
+	benchIdle(b, func(ctx context.Context, st *gormsession.Store) error {
+		_, err := st.RemoveExpired(ctx, time.Now())
+		return err
+	})
+}
+
+// benchIdle measures op on a table of 100,000 unchanging sessions, on
+// SQLite and on PostgreSQL.
+func benchIdle(b *testing.B, op func(context.Context, *gormsession.Store) error) {
 	for _, name := range []string{"sqlite", "postgres"} {
 		b.Run(name, func(b *testing.B) {
 			tdb := benchDB(b, name)
@@ -215,10 +235,9 @@ func BenchmarkIdlePoll(b *testing.B) {
 				}
 			}
 			ctx := context.Background()
-			since := time.Now().Add(time.Minute) // after every row's updated_at
 			b.ReportAllocs()
 			for b.Loop() {
-				if err := st.Changes(ctx, since, func(*gormsession.Session, bool) error { return nil }); err != nil {
+				if err := op(ctx, st); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -79,8 +79,8 @@ type prepared struct {
 // statements are the SQL texts of the Store's writes, built once by
 // NewStore. GORM binds the ? placeholders in the dialect's own style.
 type statements struct {
-	insert, update, remove, removeUser, removeUserSelect, touch string
-	rotateRevoke, clearData, get, signedIn, changes             string
+	insert, update, remove, removeUser, removeUserSelect, touch      string
+	rotateRevoke, clearData, purgeTombstones, get, signedIn, changes string
 }
 
 var (
@@ -227,8 +227,10 @@ func buildStatements(t string) statements {
 		rotateRevoke: "UPDATE " + t + " SET revoked_at = ?, updated_at = ?, version = version + 1" +
 			" WHERE id = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)",
 		clearData: "UPDATE " + t + " SET data = NULL WHERE id = ?",
-		get:       "SELECT " + selectColumns + " FROM " + t + " WHERE id = ? AND revoked_at IS NULL",
-		signedIn:  "SELECT " + selectColumns + " FROM " + t + " WHERE revoked_at IS NULL AND user_id > ''",
+		// Served by the partial index on revoked_at (see Model).
+		purgeTombstones: "DELETE FROM " + t + " WHERE revoked_at IS NOT NULL AND revoked_at <= ?",
+		get:             "SELECT " + selectColumns + " FROM " + t + " WHERE id = ? AND revoked_at IS NULL",
+		signedIn:        "SELECT " + selectColumns + " FROM " + t + " WHERE revoked_at IS NULL AND user_id > ''",
 		// Anonymous rows exactly as inserted are left out (see Changes);
 		// the condition is the partial index's on updated_at (see Model),
 		// word for word, so that the index serves.
@@ -510,14 +512,15 @@ func (s *Store) Get(ctx context.Context, id string) (Session, bool, error) {
 }
 
 // RemoveExpired deletes every session that is expired at now, using the
-// index on expires_at, and the tombstones older than TombstoneTTL. It
-// returns how many expired sessions it deleted.
+// index on expires_at, and the tombstones older than TombstoneTTL, using
+// the partial index on revoked_at. It returns how many expired sessions it
+// deleted.
 func (s *Store) RemoveExpired(ctx context.Context, now time.Time) (int64, error) {
 	n, err := s.exec(ctx, "DELETE FROM "+s.quoted+" WHERE expires_at IS NOT NULL AND expires_at <= ?", now.UTC())
 	if err != nil {
 		return 0, fmt.Errorf("gormsession: remove expired: %w", err)
 	}
-	_, err = s.exec(ctx, "DELETE FROM "+s.quoted+" WHERE revoked_at IS NOT NULL AND revoked_at <= ?", now.Add(-s.tombstoneTTL).UTC())
+	_, err = s.exec(ctx, s.sql.purgeTombstones, now.Add(-s.tombstoneTTL).UTC())
 	if err != nil {
 		return n, fmt.Errorf("gormsession: remove tombstones: %w", err)
 	}

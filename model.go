@@ -21,7 +21,7 @@ const DefaultTableName = "gormsession_sessions"
 //	updated_at  the change marker other instances poll; indexed
 //	expires_at  indexed; NULL means the session never expires
 //	revoked_at  NULL for a live session; set on a revoked session's
-//	            tombstone, which cleanup deletes later
+//	            tombstone, which cleanup deletes later; indexed
 //	version     1 when inserted, advanced by every change; writes are
 //	            conditional on it
 //
@@ -30,9 +30,13 @@ const DefaultTableName = "gormsession_sessions"
 // until they first change, which no query by user or by change needs. So
 // creating an anonymous session, as gorillastore does for every new
 // visitor, writes the table, its primary key and the index on expires_at,
-// and no more. MySQL and MariaDB have no partial indexes and index every
-// row. A table migrated by an earlier version keeps its full indexes; drop
-// the two and Migrate creates the partial ones.
+// and no more. The index on revoked_at holds tombstones only, so that
+// cleanup finds them without reading the table, and no write but a
+// revocation touches it. MySQL and MariaDB have no partial indexes: they
+// index user_id and updated_at for every row, and have no index on
+// revoked_at (cleanup reads the table). A table migrated by an earlier
+// version keeps its full indexes; drop the two and Migrate creates the
+// partial ones (and adds the one on revoked_at).
 //
 // Applications rarely use Model directly; it is exported so that the table
 // can be inspected, or created with the application's own tooling (with
@@ -48,8 +52,8 @@ type Model struct {
 	CreatedAt time.Time  `gorm:"not null;autoCreateTime:false"`
 	UpdatedAt time.Time  `gorm:"not null;autoUpdateTime:false;index:,where:user_id > '' OR version > 1 OR updated_at > created_at"`
 	ExpiresAt *time.Time `gorm:"index"`
-	RevokedAt *time.Time
-	Version   int64 `gorm:"not null;default:1"`
+	RevokedAt *time.Time `gorm:"index:,where:revoked_at IS NOT NULL"`
+	Version   int64      `gorm:"not null;default:1"`
 }
 
 // mysqlModel is Model with the microsecond precision that MySQL's DATETIME
