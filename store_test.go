@@ -70,6 +70,54 @@ func TestMigrateIsIdempotent(t *testing.T) {
 	})
 }
 
+// TestMigrateKeepsTheFullIndexesOfAnEarlierVersion starts from the table an
+// earlier version created, whose indexes on user_id and updated_at are
+// full and which has none on revoked_at: migrating adds the index on
+// revoked_at and nothing else, as Model's documentation says, and the
+// Store works on the older indexes.
+func TestMigrateKeepsTheFullIndexesOfAnEarlierVersion(t *testing.T) {
+	eachDB(t, func(t *testing.T, tdb testDB) {
+		ctx := context.Background()
+		db := tdb.Open(t)
+		newStore(t, tdb, db)
+		for _, stmt := range []string{
+			"DROP INDEX idx_" + tdb.Table + "_user_id",
+			"DROP INDEX idx_" + tdb.Table + "_updated_at",
+			"DROP INDEX idx_" + tdb.Table + "_revoked_at",
+			"CREATE INDEX idx_" + tdb.Table + "_user_id ON " + tdb.Table + " (user_id)",
+			"CREATE INDEX idx_" + tdb.Table + "_updated_at ON " + tdb.Table + " (updated_at)",
+		} {
+			if err := db.Exec(stmt).Error; err != nil {
+				t.Fatalf("%s: %v", stmt, err)
+			}
+		}
+		rec := testdb.NewRecorder()
+		st, err := gormsession.NewStore(db.Session(&gorm.Session{Logger: rec}), gormsession.StoreOptions{TableName: tdb.Table})
+		if err != nil {
+			t.Fatalf("NewStore on the earlier table: %v", err)
+		}
+		var ddl []string
+		for _, stmt := range rec.Statements() {
+			if up := strings.ToUpper(stmt); strings.HasPrefix(up, "ALTER") || strings.HasPrefix(up, "CREATE") || strings.HasPrefix(up, "DROP") {
+				ddl = append(ddl, stmt)
+			}
+		}
+		if len(ddl) != 1 || !strings.Contains(ddl[0], "_revoked_at") {
+			t.Fatalf("migrating the earlier table ran %q, want only the index on revoked_at", ddl)
+		}
+		kept, other := sessionFor("alice"), sessionFor("alice")
+		for _, s := range []*gormsession.Session{&kept, &other} {
+			if err := st.Insert(ctx, s); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ids, err := st.RevokeUser(ctx, "alice", kept.ID, time.Now().Add(time.Minute))
+		if err != nil || len(ids) != 1 || ids[0] != other.ID {
+			t.Fatalf("RevokeUser on the earlier indexes = %v, %v; want [%s]", ids, err, other.ID)
+		}
+	})
+}
+
 // TestMigrateUpgradesOlderTable builds the table an older install had (no
 // tenant_id, no indexes) with raw SQL, and checks that NewStore adds what is
 // missing and keeps the rows.
