@@ -35,8 +35,9 @@ const DefaultTableName = "gormsession_sessions"
 // revocation touches it. MySQL and MariaDB have no partial indexes: they
 // index user_id and updated_at for every row, and have no index on
 // revoked_at (cleanup reads the table). A table migrated by an earlier
-// version keeps its full indexes; drop the two and Migrate creates the
-// partial ones (and adds the one on revoked_at).
+// version gains the index on revoked_at and keeps its full indexes on
+// user_id and updated_at; drop those two and Migrate creates the partial
+// ones.
 //
 // Applications rarely use Model directly; it is exported so that the table
 // can be inspected, or created with the application's own tooling (with
