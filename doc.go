@@ -24,7 +24,8 @@
 // A token is 32 bytes from crypto/rand in unpadded base64url. Only its
 // SHA-256 (the session [Session.ID]) is stored, so a copy of the table lets
 // no one in, and lookups are by hash, so their timing does not depend on the
-// secret. Malformed tokens are rejected before hashing.
+// secret. A token of the wrong length is rejected before hashing, and a
+// malformed one before any lookup in the database.
 //
 // # Consistency model
 //

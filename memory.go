@@ -434,30 +434,3 @@ func (u *userIndex) ids(userID string) []string {
 	}
 	return ids
 }
-
-// wallClock tells the time for about half the cost of time.Now, which
-// reads two clocks: it reads the wall clock at most once a second and, in
-// between, adds what the monotonic clock measured since. So a step of the
-// wall clock (a correction by NTP) is seen within a second.
-type wallClock struct {
-	last atomic.Pointer[wallReading]
-}
-
-// wallReading is one reading of time.Now, with its wall time in unix
-// nanoseconds.
-type wallReading struct {
-	at   time.Time // with its monotonic reading
-	unix int64
-}
-
-// unixNano returns the current time in unix nanoseconds.
-func (c *wallClock) unixNano() int64 {
-	if r := c.last.Load(); r != nil {
-		if d := time.Since(r.at); d >= 0 && d < time.Second {
-			return r.unix + int64(d)
-		}
-	}
-	now := time.Now()
-	c.last.Store(&wallReading{at: now, unix: now.UnixNano()})
-	return now.UnixNano()
-}

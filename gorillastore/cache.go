@@ -105,30 +105,27 @@ func (c *valuesCache) put(id string, data []byte, values map[any]any) {
 	if !ok {
 		return
 	}
-	sh := c.shard(id)
+	c.shard(id).edit(id, func(e *cacheEntry) { e.data, e.values = data, snap })
+}
+
+// edit applies f to the entry of id, a new empty one if there is none, under
+// the shard's write lock. A new entry evicts an arbitrary other one when the
+// shard is full.
+func (sh *cacheShard) edit(id string, f func(*cacheEntry)) {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if sh.m == nil {
 		sh.m = make(map[string]cacheEntry)
 	}
 	e, exists := sh.m[id]
-	if !exists {
-		sh.makeRoom()
+	if !exists && len(sh.m) >= cacheShardCap {
+		for k := range sh.m {
+			delete(sh.m, k)
+			break
+		}
 	}
-	e.data, e.values = data, snap
+	f(&e)
 	sh.m[id] = e
-}
-
-// makeRoom evicts an entry when the shard is full. The caller holds the
-// write lock.
-func (sh *cacheShard) makeRoom() {
-	if len(sh.m) < cacheShardCap {
-		return
-	}
-	for k := range sh.m { // an arbitrary victim
-		delete(sh.m, k)
-		break
-	}
 }
 
 // issued returns the cookie last issued for the session id, if it is known.
@@ -143,18 +140,7 @@ func (c *valuesCache) issued(id string) (issuedCookie, bool) {
 // issue records ic as the cookie issued for the session id, keeping the
 // entry's values.
 func (c *valuesCache) issue(id string, ic issuedCookie) {
-	sh := c.shard(id)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	if sh.m == nil {
-		sh.m = make(map[string]cacheEntry)
-	}
-	e, exists := sh.m[id]
-	if !exists {
-		sh.makeRoom()
-	}
-	e.cookie = ic
-	sh.m[id] = e
+	c.shard(id).edit(id, func(e *cacheEntry) { e.cookie = ic })
 }
 
 // equal reports whether the cached values of the session id with Data data
