@@ -80,6 +80,7 @@ type valueCache interface {
 	equal(id string, data []byte, values map[any]any) bool
 	put(id string, data []byte, values map[any]any)
 	issued(id string) (issuedCookie, bool)
+	issuedAs(value string) (issuedCookie, bool)
 	issue(id string, ic issuedCookie)
 	remove(id string)
 }
@@ -206,8 +207,14 @@ func (s *Store) codec() Serializer {
 	return s.Serializer
 }
 
-// decodeToken verifies a cookie value and returns the token it carries.
+// decodeToken verifies a cookie value and returns the token it carries. A
+// value this Store issued less than maxCookieReuse ago, with the first of
+// its current Codecs, under this name, is not decoded: its token is known,
+// and being that value proves what decoding it would (see reusable).
 func (s *Store) decodeToken(name, value string) (string, error) {
+	if ic, ok := s.cache.issuedAs(value); ok && s.current(ic, name, maxCookieReuse) {
+		return ic.token, nil
+	}
 	var raw []byte
 	if err := securecookie.DecodeMulti(name, value, &raw, s.Codecs...); err != nil {
 		return "", err
@@ -369,7 +376,7 @@ func (s *Store) encodeCookie(name, token string) (issuedCookie, error) {
 	if err != nil {
 		return issuedCookie{}, fmt.Errorf("gorillastore: save %q: encode cookie: %w", name, err)
 	}
-	return issuedCookie{name: name, value: value, codec: s.Codecs[0], at: s.clock()}, nil
+	return issuedCookie{name: name, value: value, token: token, codec: s.Codecs[0], at: s.clock()}, nil
 }
 
 // update writes the session's Values to the stored session id, sets
@@ -441,10 +448,7 @@ func (s *Store) reusable(r *http.Request, w http.ResponseWriter, name, id string
 		return "", false
 	}
 	ic, ok := s.cache.issued(id)
-	if !ok || ic.name != name || !sameCodec(ic.codec, s.Codecs[0]) {
-		return "", false
-	}
-	if age := s.clock().Sub(ic.at); age < 0 || age >= reuseWindow(opts.MaxAge) {
+	if !ok || !s.current(ic, name, reuseWindow(opts.MaxAge)) {
 		return "", false
 	}
 	if requestHasCookie(r, name, ic.value) {
@@ -454,6 +458,16 @@ func (s *Store) reusable(r *http.Request, w http.ResponseWriter, name, id string
 		return ic.value, true
 	}
 	return "", false
+}
+
+// current reports whether ic, a cookie this Store issued, was issued under
+// name with the first of its Codecs less than window ago.
+func (s *Store) current(ic issuedCookie, name string, window time.Duration) bool {
+	if ic.name != name || len(s.Codecs) == 0 || !sameCodec(ic.codec, s.Codecs[0]) {
+		return false
+	}
+	age := s.clock().Sub(ic.at)
+	return age >= 0 && age < window
 }
 
 // requestHasCookie reports whether r carries a cookie called name whose

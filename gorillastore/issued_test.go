@@ -1,0 +1,171 @@
+package gorillastore_test
+
+import (
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gorilla/securecookie"
+	"github.com/gorilla/sessions"
+
+	"github.com/gormsession/gormsession"
+	"github.com/gormsession/gormsession/gorillastore"
+)
+
+// countingCodec is a securecookie codec that counts its decodes.
+type countingCodec struct {
+	securecookie.Codec
+	decodes atomic.Int64
+}
+
+func (c *countingCodec) Decode(name, value string, dst any) error {
+	c.decodes.Add(1)
+	return c.Codec.Decode(name, value, dst)
+}
+
+// countingCodecs returns the codecs of keyPairs, as New makes them, each
+// counting its decodes.
+func countingCodecs(keyPairs ...[]byte) []*countingCodec {
+	st := gorillastore.New(&gormsession.Manager{}, keyPairs...)
+	out := make([]*countingCodec, len(st.Codecs))
+	for i, c := range st.Codecs {
+		out[i] = &countingCodec{Codec: c}
+	}
+	return out
+}
+
+func useCodecs(st *gorillastore.Store, codecs ...*countingCodec) {
+	st.Codecs = nil
+	for _, c := range codecs {
+		st.Codecs = append(st.Codecs, c)
+	}
+}
+
+// get gets the session called name for a request carrying the cookie
+// name=value.
+func get(st *gorillastore.Store, name, value string) (*sessions.Session, error) {
+	r := httptest.NewRequest("GET", "/", nil)
+	r.AddCookie(&http.Cookie{Name: name, Value: value})
+	return st.New(r, name)
+}
+
+// TestGetOfTheIssuedCookieDecodesNothing: a request carrying the cookie
+// value the Store issued for a session, less than a minute ago, gets the
+// session without decoding the value; any other value of the same session
+// (older, encoded elsewhere) is decoded, and so is the issued one once it
+// is a minute old. Each gets the same session.
+func TestGetOfTheIssuedCookieDecodesNothing(t *testing.T) {
+	eachDB(t, func(t *testing.T, tdb testDB) {
+		e := newEnv(t, tdb, gormsession.ManagerOptions{})
+		k := [][]byte{key(32), key(32)}
+		st := encryptingStore(e, k...)
+		codec := countingCodecs(k...)[0]
+		useCodecs(st, codec)
+
+		created, c0, err := exchange(t, st, "sid", "", setValue("user", "alice"))
+		if err != nil || c0 == "" {
+			t.Fatalf("create: %v", err)
+		}
+		e.clock.Add(59 * time.Second)
+		s, err := get(st, "sid", c0)
+		if err != nil || s.IsNew || s.ID != created.ID || s.Values["user"] != "alice" {
+			t.Fatalf("get with the issued cookie: %v, %v", s.Values, err)
+		}
+		if n := codec.decodes.Load(); n != 0 {
+			t.Fatalf("get with the issued cookie decoded %d times, want 0", n)
+		}
+
+		// The same token, encoded again (another instance's cookie).
+		other, err := securecookie.EncodeMulti("sid", []byte(tokenOf(t, codec.Codec, c0)), codec.Codec)
+		if err != nil || other == c0 {
+			t.Fatalf("encode again: %v", err)
+		}
+		if s, err := get(st, "sid", other); err != nil || s.ID != created.ID {
+			t.Fatalf("get with another value: %v", err)
+		}
+		if n := codec.decodes.Load(); n != 1 {
+			t.Fatalf("get with another value decoded %d times, want 1", n)
+		}
+
+		e.clock.Add(time.Second)
+		if s, err := get(st, "sid", c0); err != nil || s.ID != created.ID {
+			t.Fatalf("get a minute later: %v", err)
+		}
+		if n := codec.decodes.Load(); n != 2 {
+			t.Fatalf("get with the issued cookie a minute later decoded %d times in all, want 2", n)
+		}
+	})
+}
+
+// tokenOf decodes the cookie value called "sid" with codec.
+func tokenOf(t *testing.T, codec securecookie.Codec, value string) string {
+	t.Helper()
+	var raw []byte
+	if err := codec.Decode("sid", value, &raw); err != nil {
+		t.Fatal(err)
+	}
+	return string(raw)
+}
+
+// TestIssuedCookieIsCheckedAsADecodeWould: the issued value is let through
+// undecoded only where decoding it would succeed: not under another cookie
+// name (the name is signed), not once the key that signed it is gone, and
+// not once its session is deleted or revoked. A key rotation that keeps the
+// old key still accepts it.
+func TestIssuedCookieIsCheckedAsADecodeWould(t *testing.T) {
+	eachDB(t, func(t *testing.T, tdb testDB) {
+		e := newEnv(t, tdb, gormsession.ManagerOptions{})
+		old := [][]byte{key(32), key(32)}
+		st := encryptingStore(e, old...)
+
+		created, c0, err := exchange(t, st, "sid", "", setValue("user", "alice"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s, err := get(st, "other", c0); err == nil || !s.IsNew {
+			t.Fatalf("the value under another name: %v, new %v; want securecookie's error", err, s.IsNew)
+		}
+
+		// Rotation: a new key first, the old one kept.
+		rotated := countingCodecs(append([][]byte{key(32), key(32)}, old...)...)
+		saved := st.Codecs
+		useCodecs(st, rotated...)
+		if s, err := get(st, "sid", c0); err != nil || s.ID != created.ID {
+			t.Fatalf("after a rotation that keeps the old key: %v", err)
+		}
+		if rotated[1].decodes.Load() != 1 {
+			t.Fatal("after a rotation, the issued cookie was not decoded by the old key")
+		}
+		// The old key dropped.
+		useCodecs(st, rotated[0])
+		if s, err := get(st, "sid", c0); err == nil || !s.IsNew {
+			t.Fatalf("after the old key is dropped: %v; want securecookie's error", err)
+		}
+
+		st.Codecs = saved
+		if s, err := get(st, "sid", c0); err != nil || s.ID != created.ID {
+			t.Fatalf("with the old keys back: %v", err)
+		}
+		if err := e.m.Revoke(t.Context(), created.ID); err != nil {
+			t.Fatal(err)
+		}
+		if s, err := get(st, "sid", c0); !errors.Is(err, gormsession.ErrNotFound) || !s.IsNew {
+			t.Fatalf("after Revoke: %v; want ErrNotFound", err)
+		}
+
+		// Deleted through the Store: the value is forgotten.
+		_, c1, err := exchange(t, st, "sid", "", setValue("user", "bob"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := exchange(t, st, "sid", c1, func(s *sessions.Session) { s.Options.MaxAge = -1 }); err != nil {
+			t.Fatal(err)
+		}
+		if s, err := get(st, "sid", c1); !errors.Is(err, gormsession.ErrNotFound) || !s.IsNew {
+			t.Fatalf("after delete: %v; want ErrNotFound", err)
+		}
+	})
+}
