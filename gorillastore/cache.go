@@ -376,7 +376,9 @@ var immutableTypes sync.Map // reflect.Type -> bool
 // a struct of strings and numbers. (An interface holds its own copy of such
 // a value, and strings cannot be modified.)
 func immutable(v any) bool {
-	if v == nil {
+	switch v.(type) {
+	case nil, string, bool, int, int64, float64:
+		// The common keys and values, without reflection.
 		return true
 	}
 	t := reflect.TypeOf(v)
