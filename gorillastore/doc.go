@@ -74,7 +74,10 @@
 // request carries that value and it is recent (less than a 64th of the
 // lifetime old, and at most a minute): such a Save neither decodes nor
 // encodes a cookie. Otherwise the request's cookie is decoded and checked,
-// and a value is encoded anew, with the first key pair.
+// and a value is encoded anew, with the first key pair. A Get of a cookie
+// whose value the Store issued less than a minute ago, under that name and
+// with its current first key pair, does not decode it either: being that
+// value proves what decoding it would.
 //
 // The defaults are Path "/", HttpOnly, Secure, SameSite Lax and MaxAge 30
 // days, as for gorilla's CookieStore. Assigning Store.Options replaces them

@@ -44,7 +44,7 @@ var errNoManager = errors.New("gorillastore: Store has no Manager (make it with 
 // requests; after that it is safe for concurrent use. Serving a request
 // writes no state shared with other requests, except a cache guarded by
 // locks and bounded in size: the decoded Values of recent sessions and the
-// cookie value last issued for each (see Save).
+// cookie value last issued for each, with the token it carries (see Save).
 type Store struct {
 	// Codecs sign (and, with a block key, encrypt) the cookie, which holds
 	// only the session's token. New builds them from its key pairs with
@@ -423,11 +423,12 @@ func (s *Store) update(ctx context.Context, w http.ResponseWriter, session *sess
 	return nil
 }
 
-// maxCookieReuse bounds how long Save sends an issued cookie value again.
-// The codecs New makes do not limit a cookie's age, but Codecs assigned by
-// hand may (securecookie's MaxAge): a value is never sent again once it is
-// older than this, so such a codec keeps accepting it as long as its
-// MaxAge is longer.
+// maxCookieReuse bounds how long Save sends an issued cookie value again,
+// and how long a request carrying it is let through without decoding. The
+// codecs New makes do not limit a cookie's age, but Codecs assigned by hand
+// may (securecookie's MaxAge): a value is never sent again, nor let through
+// undecoded, once it is older than this, so such a codec decides as it
+// would have as long as its MaxAge is longer.
 const maxCookieReuse = time.Minute
 
 // reusable returns the cookie value this Store issued for the session id
