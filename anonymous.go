@@ -134,8 +134,8 @@ func (c *anonCache) purge() {
 // are resolved from memory; any other is read from the Backend by ID, one
 // indexed query, and kept. That read is not rate-limited, so the caller
 // must have checked that the token is authentic, as gorillastore does by
-// verifying its cookie's signature; a token looked up in vain is not looked
-// up again for a while.
+// verifying its cookie's signature (or finding the cookie to be one it
+// issued); a token looked up in vain is not looked up again for a while.
 func (m *Manager) ResolveAnonymous(ctx context.Context, token string) (s Session, ok bool) {
 	if !ValidToken(token) {
 		return Session{}, false
