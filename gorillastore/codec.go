@@ -120,9 +120,15 @@ func encodeBasic(values map[any]any) ([]byte, bool) {
 	}
 	data := make([]byte, 0, len(gobMapType)+e.buf.Len())
 	data = append(append(data, gobMapType...), e.buf.Bytes()...)
-	gobEncoders.Put(e)
+	if e.buf.Cap() <= maxPooledBuffer {
+		gobEncoders.Put(e)
+	}
 	return data, true
 }
+
+// maxPooledBuffer is the largest buffer a pooled encoder keeps: one that
+// encoded a larger map is left to the garbage collector.
+const maxPooledBuffer = DefaultMaxLength
 
 // basicGob reports whether v is of one of the predeclared types that gob
 // sends without describing them first: a value of such a type encoded

@@ -158,7 +158,7 @@ func TestGobSerializerWritesWhatANewEncoderWrites(t *testing.T) {
 	gob.Register(role(""))
 	singles := []any{"text", "", true, 42, int8(-8), int16(16), int32(-32), int64(1) << 60,
 		uint(7), uint8(8), uint16(16), uint32(32), uint64(1) << 63, float32(1.5), 2.5, complex64(1 + 2i),
-		complex128(3 - 4i), []byte{0, 1}, math.Inf(1),
+		complex128(3 - 4i), []byte{0, 1}, math.Inf(1), strings.Repeat("x", 100<<10),
 		// Not basic: described by a new encoder every time.
 		role("admin"), []string{"a"}, []any{"flash"}, map[string]any{"k": 1}, time.Unix(5, 0).UTC(), profile{Name: "p"}}
 	for round := range 3 {
