@@ -2,6 +2,7 @@ package gorillastore
 
 import (
 	"fmt"
+	"sync"
 	"testing"
 )
 
@@ -56,5 +57,55 @@ func TestIssuedValuesIndexFollowsTheEntries(t *testing.T) {
 	}
 	if found != entries {
 		t.Fatalf("%d values found, want %d", found, entries)
+	}
+}
+
+// TestIssuedValuesIndexUnderConcurrency: sessions issued, re-issued,
+// primed and removed from several goroutines at once, with the shards
+// evicting: a value is only ever found with the token it was issued with,
+// and the index never lists more values than the cache holds entries.
+func TestIssuedValuesIndexUnderConcurrency(t *testing.T) {
+	var c valuesCache
+	const workers, rounds = 4, 4000
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := range rounds {
+				n := w*rounds + i
+				id := fmt.Sprintf("%063x%x", n, n%16)
+				token := "token-" + id
+				for gen := range 3 {
+					value := fmt.Sprintf("%s-%d", token, gen)
+					c.issue(id, issuedCookie{value: value, token: token})
+					if gen == 1 {
+						c.put(id, []byte("data"), map[any]any{"n": n})
+					}
+					if ic, ok := c.issuedAs(value); ok && (ic.token != token || ic.value != value) {
+						t.Errorf("value %s found with token %s", value, ic.token)
+						return
+					}
+				}
+				if i%3 == 0 {
+					c.remove(id)
+					if _, ok := c.issuedAs(fmt.Sprintf("%s-%d", token, 2)); ok {
+						t.Errorf("value of removed session %s still found", id)
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	entries, indexed := 0, 0
+	for i := range c.shards {
+		for _, e := range c.shards[i].m {
+			if e.cookie.value != "" {
+				entries++
+			}
+		}
+		indexed += len(c.issues[i].m)
+	}
+	if indexed != entries {
+		t.Fatalf("%d indexed values for %d entries with a cookie", indexed, entries)
 	}
 }
