@@ -28,8 +28,8 @@ func (c *countingCodec) Decode(name, value string, dst any) error {
 
 // countingCodecs returns the codecs of keyPairs, as New makes them, each
 // counting its decodes.
-func countingCodecs(keyPairs ...[]byte) []*countingCodec {
-	st := gorillastore.New(&gormsession.Manager{}, keyPairs...)
+func countingCodecs(m *gormsession.Manager, keyPairs ...[]byte) []*countingCodec {
+	st := gorillastore.New(m, keyPairs...)
 	out := make([]*countingCodec, len(st.Codecs))
 	for i, c := range st.Codecs {
 		out[i] = &countingCodec{Codec: c}
@@ -62,7 +62,7 @@ func TestGetOfTheIssuedCookieDecodesNothing(t *testing.T) {
 		e := newEnv(t, tdb, gormsession.ManagerOptions{})
 		k := [][]byte{key(32), key(32)}
 		st := encryptingStore(e, k...)
-		codec := countingCodecs(k...)[0]
+		codec := countingCodecs(e.m, k...)[0]
 		useCodecs(st, codec)
 
 		created, c0, err := exchange(t, st, "sid", "", setValue("user", "alice"))
@@ -130,7 +130,7 @@ func TestIssuedCookieIsCheckedAsADecodeWould(t *testing.T) {
 		}
 
 		// Rotation: a new key first, the old one kept.
-		rotated := countingCodecs(append([][]byte{key(32), key(32)}, old...)...)
+		rotated := countingCodecs(e.m, append([][]byte{key(32), key(32)}, old...)...)
 		saved := st.Codecs
 		useCodecs(st, rotated...)
 		if s, err := get(st, "sid", c0); err != nil || s.ID != created.ID {
