@@ -113,9 +113,7 @@ func (c *valuesCache) index(id, old, value string) {
 	if old != "" {
 		sh := c.issueShard(old)
 		sh.mu.Lock()
-		if sh.m[old] == id {
-			delete(sh.m, old)
-		}
+		delete(sh.m, old) // a value is issued for one session only
 		sh.mu.Unlock()
 	}
 	if value != "" {

@@ -169,3 +169,46 @@ func TestIssuedCookieIsCheckedAsADecodeWould(t *testing.T) {
 		}
 	})
 }
+
+// TestIssuedCookieOfASessionRevokedElsewhere: a session revoked on another
+// instance is refused here once the change feed has told this instance,
+// though its cookie is the value this Store issued and is let through
+// undecoded; a Save then starts a new session with a new cookie.
+func TestIssuedCookieOfASessionRevokedElsewhere(t *testing.T) {
+	eachDB(t, func(t *testing.T, tdb testDB) {
+		e := newEnv(t, tdb, gormsession.ManagerOptions{SyncInterval: 10 * time.Millisecond})
+		k := [][]byte{key(32), key(32)}
+		st := encryptingStore(e, k...)
+		codec := countingCodecs(e.m, k...)[0]
+		useCodecs(st, codec)
+		other := e.newManager(t, gormsession.ManagerOptions{})
+
+		created, c0, err := exchange(t, st, "sid", "", setValue("user", "alice"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s, err := get(st, "sid", c0); err != nil || s.ID != created.ID {
+			t.Fatalf("get before the revocation: %v", err)
+		}
+		if err := other.Revoke(t.Context(), created.ID); err != nil {
+			t.Fatal(err)
+		}
+		// The change feed runs every 10 ms.
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			s, err := get(st, "sid", c0)
+			if errors.Is(err, gormsession.ErrNotFound) && s.IsNew {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("get 5 s after the revocation elsewhere: %v; want ErrNotFound", err)
+			}
+		}
+		if n := codec.decodes.Load(); n != 0 {
+			t.Fatalf("%d decodes; the issued value needs none", n)
+		}
+		s, c1, err := exchange(t, st, "sid", c0, setValue("user", "mallory"))
+		if err != nil || s.ID == created.ID || c1 == "" || c1 == c0 {
+			t.Fatalf("save after the revocation: %v (ID %s); want a new session and cookie", err, s.ID)
+		}
+	})
+}

@@ -445,9 +445,6 @@ const maxCookieReuse = time.Minute
 // cookie (older, another instance's, made before a key rotation) goes
 // through the full check: decode, compare the token's hash with the ID.
 func (s *Store) reusable(r *http.Request, w http.ResponseWriter, name, id string, opts *sessions.Options) (string, bool) {
-	if len(s.Codecs) == 0 {
-		return "", false
-	}
 	ic, ok := s.cache.issued(id)
 	if !ok || !s.current(ic, name, reuseWindow(opts.MaxAge)) {
 		return "", false
