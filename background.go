@@ -47,7 +47,7 @@ func (m *Manager) Cleanup(ctx context.Context) (int, error) {
 		}
 	}
 	if er, ok := m.backend.(ExpiredRemover); ok {
-		if _, err := er.RemoveExpired(ctx, m.now()); err != nil {
+		if _, err := er.RemoveExpired(ctx); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -130,7 +130,7 @@ func (m *Manager) retryRevocations(ctx context.Context) error {
 func (m *Manager) pruneRevoked() {
 	keep := revokedKeep
 	if m.sync != nil {
-		keep = max(keep, 4*(m.opts.SyncInterval+m.opts.SyncOverlap+readThroughTimeout))
+		keep = max(keep, 4*(m.opts.SyncInterval+readThroughTimeout))
 	}
 	cutoff := m.now().Add(-keep).UnixNano()
 	m.mu.Lock()

@@ -174,11 +174,11 @@ func (f *faultyBackend) RevokeUser(ctx context.Context, userID, exceptID string,
 	return ids, f.after("RevokeUser", err)
 }
 
-func (f *faultyBackend) RemoveExpired(ctx context.Context, now time.Time) (int64, error) {
+func (f *faultyBackend) RemoveExpired(ctx context.Context) (int64, error) {
 	if err := f.before("RemoveExpired"); err != nil {
 		return 0, err
 	}
-	n, err := f.Store.RemoveExpired(ctx, now)
+	n, err := f.Store.RemoveExpired(ctx)
 	return n, f.after("RemoveExpired", err)
 }
 
@@ -189,9 +189,10 @@ func (f *faultyBackend) Touch(ctx context.Context, ids []string, at time.Time) e
 	return f.after("Touch", f.Store.Touch(ctx, ids, at))
 }
 
-func (f *faultyBackend) Changes(ctx context.Context, since time.Time, fn func(*gormsession.Session, bool) error) error {
+func (f *faultyBackend) Changes(ctx context.Context, cursor int64, fn func(*gormsession.Session, bool) error) (gormsession.FeedPosition, error) {
 	if err := f.before("Changes"); err != nil {
-		return err
+		return gormsession.FeedPosition{}, err
 	}
-	return f.after("Changes", f.Store.Changes(ctx, since, fn))
+	pos, err := f.Store.Changes(ctx, cursor, fn)
+	return pos, f.after("Changes", err)
 }

@@ -1,6 +1,7 @@
 package gormsession
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -35,11 +36,18 @@ type StoreOptions struct {
 	NoPreparedStatements bool
 	// TombstoneTTL is how long the tombstone of a revoked session is kept,
 	// so that other instances reading the change feed see the revocation.
-	// RemoveExpired deletes older tombstones. Default: 24 hours.
+	// RemoveExpired deletes older tombstones, by the database's clock. A
+	// Manager that could not read the change feed for half of it reloads
+	// every session on its next successful read, and NewManager refuses a
+	// SyncInterval too long for it (see ManagerOptions.SyncInterval).
+	// Default: 24 hours; less than one second is refused.
 	TombstoneTTL time.Duration
 }
 
-const defaultTombstoneTTL = 24 * time.Hour
+const (
+	defaultTombstoneTTL = 24 * time.Hour
+	minTombstoneTTL     = time.Second
+)
 
 // Store is the GORM implementation of Backend. It implements every optional
 // Backend interface. It is safe for concurrent use.
@@ -61,8 +69,8 @@ type Store struct {
 	sql          statements
 
 	// The hot statements, prepared on sqlDB; nil sqlDB: run through GORM.
-	sqlDB                           *sql.DB
-	insert, update, revoke, getByID *prepared
+	sqlDB                                            *sql.DB
+	insert, insertAnonymous, update, revoke, getByID *prepared
 }
 
 // prepared is one hot statement, prepared on first use and kept until
@@ -76,11 +84,13 @@ type prepared struct {
 	closed bool
 }
 
-// statements are the SQL texts of the Store's writes, built once by
+// statements are the SQL texts of the Store's statements, built once by
 // NewStore. GORM binds the ? placeholders in the dialect's own style.
 type statements struct {
-	insert, update, remove, removeUser, removeUserSelect, touch      string
-	rotateRevoke, clearData, purgeTombstones, get, signedIn, changes string
+	insert, insertAnonymous, update, revoke, revokeUser, revokeUserBefore string
+	revokeUserSelect, revokeUserSelectBefore, touch                       string
+	rotateRevoke, clearData, purgeTombstones, purgeExpired, get, signedIn string
+	head, changes                                                         string
 }
 
 var (
@@ -132,18 +142,21 @@ func NewStore(db *gorm.DB, opts StoreOptions) (*Store, error) {
 	if !validTableName(s.table, s.dialect) {
 		return nil, fmt.Errorf("gormsession: NewStore: table name %q is not an identifier (letters, digits, underscores; schema.table on PostgreSQL)", s.table)
 	}
-	if s.tombstoneTTL <= 0 {
+	switch {
+	case s.tombstoneTTL <= 0:
 		s.tombstoneTTL = defaultTombstoneTTL
+	case s.tombstoneTTL < minTombstoneTTL:
+		return nil, fmt.Errorf("gormsession: NewStore: TombstoneTTL %v is below %v: revocations would leave the change feed before other instances could read them", opts.TombstoneTTL, minTombstoneTTL)
 	}
 	var b strings.Builder
 	db.Dialector.QuoteTo(&b, s.table)
 	s.quoted = b.String()
-	s.sql = buildStatements(s.quoted)
+	s.sql = buildStatements(s.quoted, dialectOf(s.dialect, s.quoted), s.tombstoneTTL)
 	if sqlDB, err := db.DB(); err == nil && !opts.NoPreparedStatements {
 		s.sqlDB = sqlDB
 	}
-	s.insert, s.update = s.prepare(s.sql.insert), s.prepare(s.sql.update)
-	s.revoke, s.getByID = s.prepare(s.sql.remove), s.prepare(s.sql.get)
+	s.insert, s.insertAnonymous = s.prepare(s.sql.insert), s.prepare(s.sql.insertAnonymous)
+	s.update, s.revoke, s.getByID = s.prepare(s.sql.update), s.prepare(s.sql.revoke), s.prepare(s.sql.get)
 	if !opts.SkipMigrate {
 		if err := s.Migrate(context.Background()); err != nil {
 			return nil, err
@@ -197,7 +210,7 @@ func (s *Store) statement(ctx context.Context, p *prepared) (*sql.Stmt, error) {
 // the application's and stays open. Close starts and leaves no goroutine.
 func (s *Store) Close() error {
 	var errs []error
-	for _, p := range []*prepared{s.insert, s.update, s.revoke, s.getByID} {
+	for _, p := range []*prepared{s.insert, s.insertAnonymous, s.update, s.revoke, s.getByID} {
 		p.mu.Lock()
 		if p.stmt != nil {
 			errs = append(errs, p.stmt.Close())
@@ -211,31 +224,121 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// buildStatements returns the SQL of the Store's statements on table (quoted).
-func buildStatements(t string) statements {
-	const tombstone = "revoked_at = ?, updated_at = ?, data = NULL, version = version + 1"
+// dialectSQL are the SQL expressions in which the dialects differ: the
+// database's clock and the change feed's order.
+type dialectSQL struct {
+	// now is the database's clock as a value of a time column, in the
+	// format the driver writes times in, so that the two compare.
+	now string
+	// nowMicros is the database's clock in unix microseconds.
+	nowMicros string
+	// ago returns now moved back by d.
+	ago func(d time.Duration) string
+	// seq is the change feed's order of a change, inside its statement.
+	seq string
+	// cursor is where a read of the feed continues from ("" when the Store
+	// computes it from the clock, see feedWindow); after is the comparison
+	// of seq with the cursor a read was given.
+	cursor, after string
+	// keepNewest is a condition a DELETE adds so that it never deletes the
+	// row with the highest seq, which the next change's seq is counted
+	// from ("" when seq is not counted from the table).
+	keepNewest string
+}
+
+// feedWindow is how far back, on MySQL and MariaDB, a read of the change
+// feed reaches before the database's clock at the previous read. Those
+// databases offer no cheap snapshot horizon, so their feed is a window of
+// the database's clock: a change whose commit lands more than feedWindow
+// after its statement began is not in the feed, and is caught by the
+// Manager's periodic resync instead (FeedPosition.Ordered is false).
+const feedWindow = 5 * time.Second
+
+// dialectOf returns the expressions of dialect, for table t (quoted).
+func dialectOf(dialect, t string) dialectSQL {
+	switch dialect {
+	case "postgres":
+		return dialectSQL{
+			now:       "clock_timestamp()",
+			nowMicros: "(extract(epoch FROM clock_timestamp()) * 1000000)::bigint",
+			ago: func(d time.Duration) string {
+				return fmt.Sprintf("clock_timestamp() - interval '%d microseconds'", d.Microseconds())
+			},
+			// The writing transaction's ID: a transaction that has not
+			// committed is at or after the horizon of every snapshot that
+			// does not see it, so a read from that horizon cannot miss it.
+			seq:    "pg_current_xact_id()::text::bigint",
+			cursor: "pg_snapshot_xmin(pg_current_snapshot())::text::bigint",
+			after:  ">=",
+		}
+	case "mysql":
+		return dialectSQL{
+			now:       "UTC_TIMESTAMP(6)",
+			nowMicros: "CAST(UNIX_TIMESTAMP(NOW(6)) * 1000000 AS SIGNED)",
+			ago: func(d time.Duration) string {
+				return fmt.Sprintf("UTC_TIMESTAMP(6) - INTERVAL %d MICROSECOND", d.Microseconds())
+			},
+			seq:   "CAST(UNIX_TIMESTAMP(NOW(6)) * 1000000 AS SIGNED)",
+			after: ">=",
+		}
+	default: // sqlite
+		// The text the SQLite driver writes a UTC time as, to the
+		// millisecond: it compares with the stored times as text.
+		const format = "'%Y-%m-%d %H:%M:%f+00:00'"
+		maxSeq := "(SELECT coalesce(max(seq), 0) FROM " + t + " WHERE seq > 0)"
+		return dialectSQL{
+			now:       "strftime(" + format + ", 'now')",
+			nowMicros: "CAST(unixepoch('subsec') * 1000000 AS INTEGER)",
+			ago: func(d time.Duration) string {
+				return fmt.Sprintf("strftime(%s, 'now', '-%.6f seconds')", format, d.Seconds())
+			},
+			// Writers are serialized, from their first write to their
+			// commit: one more than the highest seq follows commit order.
+			seq:        "(SELECT coalesce(max(seq), 0) + 1 FROM " + t + " WHERE seq > 0)",
+			cursor:     maxSeq,
+			after:      ">",
+			keepNewest: " AND (seq = 0 OR seq < " + maxSeq + ")",
+		}
+	}
+}
+
+// buildStatements returns the SQL of the Store's statements on table t
+// (quoted) in dialect d, with tombstones kept for ttl.
+func buildStatements(t string, d dialectSQL, ttl time.Duration) statements {
+	tombstone := "revoked_at = " + d.now + ", updated_at = " + d.now + ", data = NULL, version = version + 1, seq = " + d.seq
+	// user_id > '' lets the partial index on user_id serve (see Model).
+	const ofUser = " WHERE user_id = ? AND user_id > '' AND id <> ? AND revoked_at IS NULL"
+	const before = " AND created_at < ?"
+	columns := "t." + strings.ReplaceAll(selectColumns, ", ", ", t.")
+	insert := "INSERT INTO " + t + " (id, user_id, tenant_id, device, data, created_at, updated_at, expires_at, version, seq)" +
+		" VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, "
 	return statements{
-		insert: "INSERT INTO " + t + " (id, user_id, tenant_id, device, data, created_at, updated_at, expires_at, version)" +
-			" VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)",
-		update: "UPDATE " + t + " SET tenant_id = ?, device = ?, data = ?, updated_at = ?, expires_at = ?, version = version + 1" +
+		insert: insert + d.seq + ")",
+		// An anonymous session exactly as inserted is not in the feed (see
+		// ChangeFeed) nor in the index on seq.
+		insertAnonymous: insert + "0)",
+		update: "UPDATE " + t + " SET tenant_id = ?, device = ?, data = ?, updated_at = ?, expires_at = ?, version = version + 1, seq = " + d.seq +
 			" WHERE id = ? AND version = ? AND revoked_at IS NULL",
-		remove: "UPDATE " + t + " SET " + tombstone + " WHERE id = ? AND revoked_at IS NULL",
-		// user_id > '' lets the partial index on user_id serve (see Model).
-		removeUser:       "UPDATE " + t + " SET " + tombstone + " WHERE user_id = ? AND user_id > '' AND id <> ? AND created_at < ? AND revoked_at IS NULL",
-		removeUserSelect: "SELECT id FROM " + t + " WHERE user_id = ? AND user_id > '' AND id <> ? AND created_at < ? AND revoked_at IS NULL",
-		touch:            "UPDATE " + t + " SET updated_at = ? WHERE id IN ? AND updated_at < ? AND revoked_at IS NULL",
-		rotateRevoke: "UPDATE " + t + " SET revoked_at = ?, updated_at = ?, version = version + 1" +
+		revoke:                 "UPDATE " + t + " SET " + tombstone + " WHERE id = ? AND revoked_at IS NULL",
+		revokeUser:             "UPDATE " + t + " SET " + tombstone + ofUser,
+		revokeUserBefore:       "UPDATE " + t + " SET " + tombstone + ofUser + before,
+		revokeUserSelect:       "SELECT id FROM " + t + ofUser,
+		revokeUserSelectBefore: "SELECT id FROM " + t + ofUser + before,
+		touch:                  "UPDATE " + t + " SET updated_at = ?, seq = " + d.seq + " WHERE id IN ? AND updated_at < ? AND revoked_at IS NULL",
+		rotateRevoke: "UPDATE " + t + " SET revoked_at = " + d.now + ", updated_at = ?, version = version + 1, seq = " + d.seq +
 			" WHERE id = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)",
 		clearData: "UPDATE " + t + " SET data = NULL WHERE id = ?",
 		// Served by the partial index on revoked_at (see Model).
-		purgeTombstones: "DELETE FROM " + t + " WHERE revoked_at IS NOT NULL AND revoked_at <= ?",
+		purgeTombstones: "DELETE FROM " + t + " WHERE revoked_at IS NOT NULL AND revoked_at <= " + d.ago(ttl) + d.keepNewest,
+		purgeExpired:    "DELETE FROM " + t + " WHERE expires_at IS NOT NULL AND expires_at <= " + d.now + d.keepNewest,
 		get:             "SELECT " + selectColumns + " FROM " + t + " WHERE id = ? AND revoked_at IS NULL",
 		signedIn:        "SELECT " + selectColumns + " FROM " + t + " WHERE revoked_at IS NULL AND user_id > ''",
-		// Anonymous rows exactly as inserted are left out (see Changes);
-		// the condition is the partial index's on updated_at (see Model),
-		// word for word, so that the index serves.
-		changes: "SELECT " + selectColumns + " FROM " + t + " WHERE updated_at >= ?" +
-			" AND (user_id > '' OR version > 1 OR updated_at > created_at) ORDER BY updated_at",
+		head:            "SELECT " + cmp.Or(d.cursor, "0") + ", " + d.nowMicros,
+		// One statement, so one snapshot: the cursor and the clock are
+		// those of the read that returned the rows. seq > 0 is the partial
+		// index's condition (see Model).
+		changes: "SELECT h.feed_cursor, h.now_us, " + columns + " FROM (SELECT " + cmp.Or(d.cursor, "0") + " AS feed_cursor, " +
+			d.nowMicros + " AS now_us) h LEFT JOIN " + t + " t ON t.seq " + d.after + " ? AND t.seq > 0 ORDER BY t.seq",
 	}
 }
 
@@ -271,6 +374,9 @@ func (s *Store) Migrate(ctx context.Context) error {
 			if err := conn.Table(s.table).AutoMigrate(&Model{}); err != nil {
 				return err
 			}
+			if err := s.dropFeedIndexOfOldVersions(conn); err != nil {
+				return err
+			}
 			return s.installNotifyTrigger(conn)
 		})
 		if err != nil {
@@ -281,6 +387,9 @@ func (s *Store) Migrate(ctx context.Context) error {
 	deadline := time.Now().Add(migrateRetryFor)
 	for attempt := 1; ; attempt++ {
 		err := s.db.WithContext(ctx).Table(s.table).AutoMigrate(migrationModel(s.dialect))
+		if err == nil {
+			err = s.dropFeedIndexOfOldVersions(s.db.WithContext(ctx))
+		}
 		if err == nil {
 			return nil
 		}
@@ -293,6 +402,18 @@ func (s *Store) Migrate(ctx context.Context) error {
 		case <-time.After(time.Duration(min(attempt, 10)) * 50 * time.Millisecond):
 		}
 	}
+}
+
+// dropFeedIndexOfOldVersions drops the index on updated_at that the change
+// feed of earlier versions read, if the table has it: the feed reads seq
+// now, and the index would only cost writes.
+func (s *Store) dropFeedIndexOfOldVersions(conn *gorm.DB) error {
+	name := strings.ReplaceAll("idx_"+s.table+"_updated_at", ".", "_")
+	mig := conn.Table(s.table).Migrator()
+	if !mig.HasIndex(&Model{}, name) {
+		return nil
+	}
+	return mig.DropIndex(&Model{}, name)
 }
 
 // notifyFunction is the PostgreSQL trigger function that announces a change
@@ -372,7 +493,11 @@ func nullTime(t time.Time) any {
 // Insert stores a new session at version 1 in one statement. An existing
 // ID, live or tombstone, is an error.
 func (s *Store) Insert(ctx context.Context, sess *Session) error {
-	_, err := s.execPrepared(ctx, s.insert, sess.ID, sess.UserID, sess.TenantID, sess.Device, sess.Data,
+	p := s.insert
+	if sess.UserID == "" {
+		p = s.insertAnonymous
+	}
+	_, err := s.execPrepared(ctx, p, sess.ID, sess.UserID, sess.TenantID, sess.Device, sess.Data,
 		sess.CreatedAt.UTC(), sess.UpdatedAt.UTC(), nullTime(sess.ExpiresAt))
 	if err != nil {
 		return fmt.Errorf("gormsession: insert %s: %w", sess.ID, err)
@@ -412,7 +537,7 @@ func (s *Store) Rotate(ctx context.Context, oldID, newID string, at time.Time) (
 	at = at.UTC()
 	var next Session
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		res := tx.Exec(s.sql.rotateRevoke, at, at, oldID, at)
+		res := tx.Exec(s.sql.rotateRevoke, at, oldID, at)
 		if res.Error != nil {
 			return res.Error
 		}
@@ -447,40 +572,45 @@ func (s *Store) Rotate(ctx context.Context, oldID, newID string, at time.Time) (
 	return next, nil
 }
 
-// Remove revokes the session with id: its row becomes a tombstone until
-// cleanup deletes it. A missing id is not an error.
+// Revoke revokes the session with id: its row becomes a tombstone, stamped
+// with the database's clock, until cleanup deletes it. A missing id is not
+// an error.
 func (s *Store) Revoke(ctx context.Context, id string) error {
-	now := time.Now().UTC()
-	if _, err := s.execPrepared(ctx, s.revoke, now, now, id); err != nil {
-		return fmt.Errorf("gormsession: remove %s: %w", id, err)
+	if _, err := s.execPrepared(ctx, s.revoke, id); err != nil {
+		return fmt.Errorf("gormsession: revoke %s: %w", id, err)
 	}
 	return nil
 }
 
-// RemoveUser revokes the live sessions of userID created before
-// createdBefore, except exceptID, and returns their IDs: in one statement
-// with RETURNING where the dialect has it, else in a transaction that
-// selects them for update first.
+// RevokeUser revokes the live sessions of userID, except exceptID, and
+// returns their IDs: in one statement with RETURNING where the dialect has
+// it, else in a transaction that selects them for update first. With a
+// zero createdBefore the statement takes every such session it sees;
+// otherwise only those created before createdBefore.
 func (s *Store) RevokeUser(ctx context.Context, userID, exceptID string, createdBefore time.Time) ([]string, error) {
-	now := time.Now().UTC()
-	before := createdBefore.UTC()
+	update, sel := s.sql.revokeUser, s.sql.revokeUserSelect
+	args := []any{userID, exceptID}
+	if !createdBefore.IsZero() {
+		update, sel = s.sql.revokeUserBefore, s.sql.revokeUserSelectBefore
+		args = append(args, createdBefore.UTC())
+	}
 	var ids []string
 	var err error
 	if s.dialect == "mysql" {
 		err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-			if err := tx.Raw(s.sql.removeUserSelect+" FOR UPDATE", userID, exceptID, before).Scan(&ids).Error; err != nil {
+			if err := tx.Raw(sel+" FOR UPDATE", args...).Scan(&ids).Error; err != nil {
 				return err
 			}
 			if len(ids) == 0 {
 				return nil
 			}
-			return tx.Exec(s.sql.removeUser, now, now, userID, exceptID, before).Error
+			return tx.Exec(update, args...).Error
 		})
 	} else {
-		err = s.db.WithContext(ctx).Raw(s.sql.removeUser+" RETURNING id", now, now, userID, exceptID, before).Scan(&ids).Error
+		err = s.db.WithContext(ctx).Raw(update+" RETURNING id", args...).Scan(&ids).Error
 	}
 	if err != nil {
-		return nil, fmt.Errorf("gormsession: remove sessions of user %q: %w", userID, err)
+		return nil, fmt.Errorf("gormsession: revoke sessions of user %q: %w", userID, err)
 	}
 	return ids, nil
 }
@@ -511,17 +641,18 @@ func (s *Store) Get(ctx context.Context, id string) (Session, bool, error) {
 	return out, found, scanRows(rows, "get "+id, fn)
 }
 
-// RemoveExpired deletes every session that is expired at now, using the
-// index on expires_at, and the tombstones older than TombstoneTTL, using
-// the partial index on revoked_at. It returns how many expired sessions it
-// deleted.
-func (s *Store) RemoveExpired(ctx context.Context, now time.Time) (int64, error) {
-	n, err := s.exec(ctx, "DELETE FROM "+s.quoted+" WHERE expires_at IS NOT NULL AND expires_at <= ?", now.UTC())
+// RemoveExpired deletes every session that is expired by the database's
+// clock, using the index on expires_at, and the tombstones older than
+// TombstoneTTL by that clock, using the partial index on revoked_at. It
+// returns how many expired sessions it deleted. On SQLite the row that
+// holds the highest seq is kept until a later change: the next change's
+// seq is counted from it.
+func (s *Store) RemoveExpired(ctx context.Context) (int64, error) {
+	n, err := s.exec(ctx, s.sql.purgeExpired)
 	if err != nil {
 		return 0, fmt.Errorf("gormsession: remove expired: %w", err)
 	}
-	_, err = s.exec(ctx, s.sql.purgeTombstones, now.Add(-s.tombstoneTTL).UTC())
-	if err != nil {
+	if _, err = s.exec(ctx, s.sql.purgeTombstones); err != nil {
 		return n, fmt.Errorf("gormsession: remove tombstones: %w", err)
 	}
 	return n, nil
@@ -557,13 +688,77 @@ func (s *Store) Stream(ctx context.Context, now time.Time, fn func(*Session) err
 	})
 }
 
-// Changes calls fn for every session inserted, updated, touched or revoked
-// at or after since (by updated_at, using its index), in that order;
-// revoked is true for tombstones. Anonymous sessions exactly as inserted
-// (version 1, updated_at still created_at) are left out, as ChangeFeed
-// allows.
-func (s *Store) Changes(ctx context.Context, since time.Time, fn func(s *Session, revoked bool) error) error {
-	return s.query(ctx, "changes", s.sql.changes, []any{since.UTC()}, fn)
+// Head returns the position of the change feed now, and the database's
+// clock.
+func (s *Store) Head(ctx context.Context) (FeedPosition, error) {
+	var cursor, nowMicros int64
+	if err := s.db.WithContext(ctx).Raw(s.sql.head).Row().Scan(&cursor, &nowMicros); err != nil {
+		return FeedPosition{}, fmt.Errorf("gormsession: read the change feed's head: %w", err)
+	}
+	return s.position(cursor, nowMicros), nil
+}
+
+// position is the FeedPosition of a read that saw cursor and the
+// database's clock at nowMicros.
+func (s *Store) position(cursor, nowMicros int64) FeedPosition {
+	pos := FeedPosition{Cursor: cursor, Now: time.UnixMicro(nowMicros).UTC(), Ordered: s.dialect != "mysql"}
+	if !pos.Ordered {
+		pos.Cursor = nowMicros - feedWindow.Microseconds()
+	}
+	return pos
+}
+
+// Changes calls fn for every session changed after the read that returned
+// cursor, in the order of the seq column (see Model), and returns the
+// position to continue from; revoked is true for tombstones. It is one
+// statement: the rows, the next cursor and the database's clock come from
+// one snapshot. Anonymous sessions exactly as inserted are left out, as
+// ChangeFeed allows.
+func (s *Store) Changes(ctx context.Context, cursor int64, fn func(s *Session, revoked bool) error) (FeedPosition, error) {
+	rows, err := s.db.WithContext(ctx).Raw(s.sql.changes, cursor).Rows()
+	if err != nil {
+		return FeedPosition{}, fmt.Errorf("gormsession: changes: %w", err)
+	}
+	defer rows.Close()
+	var (
+		next, nowMicros                    int64
+		id, user, tenant, device           sql.NullString
+		data                               []byte
+		created, updated, expires, revoked sql.NullTime
+		version                            sql.NullInt64
+		sess                               Session
+	)
+	for rows.Next() {
+		if err := rows.Scan(&next, &nowMicros, &id, &user, &tenant, &device, &data,
+			&created, &updated, &expires, &revoked, &version); err != nil {
+			return FeedPosition{}, fmt.Errorf("gormsession: changes: scan: %w", err)
+		}
+		if !id.Valid {
+			continue // no changes: the row of the cursor alone
+		}
+		sess = Session{ID: id.String, UserID: user.String, TenantID: tenant.String, Device: device.String,
+			Data: data, CreatedAt: created.Time.UTC(), UpdatedAt: updated.Time.UTC(), Version: version.Int64}
+		if expires.Valid {
+			sess.ExpiresAt = expires.Time.UTC()
+		}
+		if err := fn(&sess, revoked.Valid); err != nil {
+			return FeedPosition{}, err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return FeedPosition{}, fmt.Errorf("gormsession: changes: %w", err)
+	}
+	return s.position(next, nowMicros), nil
+}
+
+// TombstoneTTL returns how long a tombstone stays in the change feed, by
+// the database's clock: StoreOptions.TombstoneTTL.
+func (s *Store) TombstoneTTL() time.Duration { return s.tombstoneTTL }
+
+// Now returns the database's clock.
+func (s *Store) Now(ctx context.Context) (time.Time, error) {
+	pos, err := s.Head(ctx)
+	return pos.Now, err
 }
 
 // query runs a SELECT of selectColumns and calls fn for each row.

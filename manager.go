@@ -44,10 +44,18 @@ type ManagerOptions struct {
 	// database was down) are tried again. Default: 5 seconds.
 	RetryInterval time.Duration
 
-	// Now is the clock. Default: time.Now, except that Resolve and Get
-	// read the wall clock at most once a second and advance it by the
-	// monotonic clock in between, for half the cost. Tests inject their
-	// own, which is then used everywhere.
+	// Now is this instance's clock. Default: time.Now, except that
+	// Resolve and Get read the wall clock at most once a second and
+	// advance it by the monotonic clock in between, for half the cost.
+	// Tests inject their own, which is then used everywhere.
+	//
+	// The Manager does not trust it to agree with other instances: with a
+	// Backend that implements ChangeFeed, it reads the database's clock
+	// at start and with every poll, and tells every time (expiry on the
+	// request path, the times it stamps on sessions) by this clock moved
+	// by the offset it measured, so that every instance judges by one
+	// clock, the database's, to within a poll's round trip. Stats reports
+	// the offset.
 	Now func() time.Time
 
 	// Logger receives errors of background work. Default: slog.Default().
@@ -71,11 +79,21 @@ type ManagerOptions struct {
 	// Anonymous sessions are not loaded at start. Default: 10,000.
 	MaxAnonymous int
 
-	// SyncOverlap is how far before the previous poll each poll reads, to
-	// catch writes that committed late or were stamped by a clock running
-	// slightly behind; the instances' clocks must agree to within it.
-	// Default: 2 seconds.
+	// SyncOverlap is ignored: the change feed is read by the database's
+	// commit order, not by a window of the instances' clocks.
+	//
+	// Deprecated: the feed needs no overlap; leave it unset.
 	SyncOverlap time.Duration
+
+	// ResyncInterval is how often the Manager reloads every session and
+	// drops those the Backend no longer has, when the Backend's feed is
+	// not ordered by commit (FeedPosition.Ordered is false: MySQL and
+	// MariaDB), to catch a change whose commit landed too late for the
+	// feed's window. Default: 5 minutes. A negative value disables it.
+	// A feed ordered by commit (SQLite, PostgreSQL) needs no resync; any
+	// feed is reloaded in full after the Manager could not read it for
+	// half the Backend's TombstoneTTL.
+	ResyncInterval time.Duration
 
 	// Notifier pushes word of changes so that a poll runs at once (package
 	// pgnotify, PostgreSQL LISTEN/NOTIFY). Default: nil, polling only. Used
@@ -141,8 +159,8 @@ const (
 type Manager struct {
 	backend Backend
 	opts    ManagerOptions
-	now     func() time.Time
-	wall    *wallClock // the request path's clock; nil when Now is injected
+	now     func() time.Time // the database's clock, as measured (see offset)
+	wall    *wallClock       // the request path's clock; nil when Now is injected
 	log     *slog.Logger
 
 	shards [shardCount]shard // signed-in sessions, all resident
@@ -162,6 +180,9 @@ type Manager struct {
 
 	sync    *syncState // nil for a single instance
 	metrics metrics
+	// offset is the database's clock minus opts.Now, in nanoseconds, as
+	// last measured (see measure); now and nowNano add it.
+	offset atomic.Int64
 
 	closed atomic.Bool
 	cancel context.CancelFunc
@@ -187,6 +208,10 @@ func NewManager(ctx context.Context, b Backend, opts ManagerOptions) (*Manager, 
 	}
 	systemClock := opts.Now == nil
 	opts = opts.withDefaults(isFeed)
+	if opts.SyncInterval > 0 && minTombstoneIntervals*opts.SyncInterval > feed.TombstoneTTL() {
+		return nil, fmt.Errorf("gormsession: NewManager: SyncInterval %v is too long for the Backend's TombstoneTTL %v: revocations could leave the change feed between two polls (the TTL must be at least %d SyncIntervals)",
+			opts.SyncInterval, feed.TombstoneTTL(), minTombstoneIntervals)
+	}
 	pending, err := openJournal(opts.Journal)
 	if err != nil {
 		return nil, err
@@ -195,16 +220,25 @@ func NewManager(ctx context.Context, b Backend, opts ManagerOptions) (*Manager, 
 	if systemClock {
 		m.wall = &wallClock{}
 	}
+	var pos FeedPosition
+	if isFeed {
+		// Before loading: the first poll reads every change committed
+		// after this read, and the clock is the database's from here on.
+		if pos, err = m.head(ctx, feed); err != nil {
+			_ = pending.close()
+			return nil, err
+		}
+	}
 	if opts.SyncInterval > 0 {
 		m.sync = newSyncState(feed, &m.opts)
+		m.sync.follow(pos)
 	}
-	loadStart := m.now()
 	if err := m.load(ctx); err != nil {
 		_ = pending.close()
 		return nil, err
 	}
 	m.replayRevocations(ctx)
-	m.start(loadStart)
+	m.start()
 	return m, nil
 }
 
@@ -213,7 +247,6 @@ func newManager(b Backend, opts ManagerOptions, pending *pendingRevocations) *Ma
 	m := &Manager{
 		backend:  b,
 		opts:     opts,
-		now:      opts.Now,
 		log:      opts.Logger,
 		users:    userIndex{m: make(map[string]*userSessions)},
 		revoked:  make(map[string]int64),
@@ -222,23 +255,22 @@ func newManager(b Backend, opts ManagerOptions, pending *pendingRevocations) *Ma
 		misses:   missCache{m: make(map[string]int64)},
 		pending:  pending,
 	}
+	m.now = func() time.Time { return opts.Now().Add(time.Duration(m.offset.Load())) }
 	for i := range m.shards {
 		m.shards[i].m = newSessionMap()
 	}
 	return m
 }
 
-// start starts the background goroutines; the change feed is read from
-// loadStart, when loading began.
-func (m *Manager) start(loadStart time.Time) {
+// start starts the background goroutines.
+func (m *Manager) start() {
 	bg, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
 	m.wg.Go(func() { m.loop(bg) })
 	if m.sync == nil {
 		return
 	}
-	m.metrics.lastSync.Store(loadStart.UnixNano())
-	m.sync.since = loadStart.Add(-m.opts.SyncOverlap)
+	m.metrics.lastSync.Store(m.now().UnixNano())
 	m.wg.Go(func() { m.syncLoop(bg) })
 	if m.opts.Notifier != nil {
 		m.wg.Go(func() { m.listen(bg) })
@@ -273,11 +305,11 @@ func (o ManagerOptions) withDefaults(isFeed bool) ManagerOptions {
 		o.SyncInterval = defaultSyncInterval
 	}
 	if o.SyncInterval > 0 {
-		if o.SyncOverlap <= 0 {
-			o.SyncOverlap = defaultSyncOverlap
-		}
 		if o.ReadThroughRate <= 0 {
 			o.ReadThroughRate = defaultReadThroughRate
+		}
+		if o.ResyncInterval == 0 {
+			o.ResyncInterval = defaultResyncInterval
 		}
 	}
 	return o
@@ -317,7 +349,7 @@ func (m *Manager) idle(updated, now int64) bool {
 // path: from the wallClock unless the clock was injected.
 func (m *Manager) nowNano() int64 {
 	if m.wall != nil {
-		return m.wall.unixNano()
+		return m.wall.unixNano() + m.offset.Load()
 	}
 	return m.now().UnixNano()
 }

@@ -58,3 +58,8 @@ func streamAll(t testing.TB, b gormsession.Backend) []gormsession.Session {
 	}
 	return all
 }
+
+// ownClock is a Backend with the Store's required methods only: no change
+// feed, so a Manager on it tells time by its own clock (ManagerOptions.Now),
+// which a test can then move.
+type ownClock struct{ gormsession.Backend }

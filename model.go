@@ -18,32 +18,43 @@ const DefaultTableName = "gormsession_sessions"
 //	device      '' when unknown
 //	data        opaque bytes (blob / bytea)
 //	created_at  never changed after the first save
-//	updated_at  the change marker other instances poll; indexed
+//	updated_at  when the session last changed or was last active
 //	expires_at  indexed; NULL means the session never expires
-//	revoked_at  NULL for a live session; set on a revoked session's
-//	            tombstone, which cleanup deletes later; indexed
+//	revoked_at  NULL for a live session; set, by the database's clock, on
+//	            a revoked session's tombstone, which cleanup deletes
+//	            later; indexed
 //	version     1 when inserted, advanced by every change; writes are
 //	            conditional on it
+//	seq         the change feed's order, written by every change inside
+//	            its statement: on SQLite one more than the highest (writers
+//	            are serialized, so it follows commit order), on PostgreSQL
+//	            the writing transaction's ID (read against the snapshot
+//	            horizon, so a transaction that has not committed holds the
+//	            feed back rather than slipping behind it), on MySQL and
+//	            MariaDB the database's clock in microseconds; 0 for an
+//	            anonymous session exactly as inserted; indexed
 //
-// On SQLite and PostgreSQL the indexes on user_id and updated_at are
-// partial: they leave out anonymous sessions, and (updated_at) those only
-// until they first change, which no query by user or by change needs. So
-// creating an anonymous session, as gorillastore does for every new
-// visitor, writes the table, its primary key and the index on expires_at,
-// and no more. The index on revoked_at holds tombstones only, so that
-// cleanup finds them without reading the table, and no write but a
-// revocation touches it. MySQL and MariaDB have no partial indexes: they
-// index user_id and updated_at for every row, and have no index on
-// revoked_at (cleanup reads the table). A table migrated by an earlier
-// version gains the index on revoked_at and keeps its full indexes on
-// user_id and updated_at; drop those two and Migrate creates the partial
-// ones.
+// On SQLite and PostgreSQL the indexes on user_id and seq are partial:
+// they leave out anonymous sessions, and (seq) those only until they first
+// change, which no query by user or by change needs. So creating an
+// anonymous session, as gorillastore does for every new visitor, writes
+// the table, its primary key and the index on expires_at, and no more. The
+// index on revoked_at holds tombstones only, so that cleanup finds them
+// without reading the table, and no write but a revocation touches it.
+// MySQL and MariaDB have no partial indexes: they index user_id and seq for
+// every row, and have no index on revoked_at (cleanup reads the table).
+//
+// Migrate upgrades a table of an earlier version in place: it adds seq and
+// its index (and, on SQLite and PostgreSQL, the triggers that give a
+// change written by an earlier version a place in the feed, so that both
+// versions can run side by side during a rolling deploy), and drops the
+// index on updated_at that the earlier change feed read.
 //
 // Applications rarely use Model directly; it is exported so that the table
 // can be inspected, or created with the application's own tooling (with
 // StoreOptions.SkipMigrate). Store.Migrate does more than AutoMigrate of
-// Model: the MySQL precision above, and on PostgreSQL the trigger that
-// announces changes with NOTIFY (see package pgnotify).
+// Model: the MySQL precision above, the triggers, and on PostgreSQL the
+// trigger that announces changes with NOTIFY (see package pgnotify).
 type Model struct {
 	ID        string     `gorm:"primaryKey;size:64"`
 	UserID    string     `gorm:"size:191;not null;index:,where:user_id > ''"`
@@ -51,10 +62,11 @@ type Model struct {
 	Device    string     `gorm:"size:191;not null;default:''"`
 	Data      []byte     `gorm:""`
 	CreatedAt time.Time  `gorm:"not null;autoCreateTime:false"`
-	UpdatedAt time.Time  `gorm:"not null;autoUpdateTime:false;index:,where:user_id > '' OR version > 1 OR updated_at > created_at"`
+	UpdatedAt time.Time  `gorm:"not null;autoUpdateTime:false"`
 	ExpiresAt *time.Time `gorm:"index"`
 	RevokedAt *time.Time `gorm:"index:,where:revoked_at IS NOT NULL"`
 	Version   int64      `gorm:"not null;default:1"`
+	Seq       int64      `gorm:"not null;default:0;index:,where:seq > 0"`
 }
 
 // mysqlModel is Model with the microsecond precision that MySQL's DATETIME
@@ -67,10 +79,11 @@ type mysqlModel struct {
 	Device    string     `gorm:"size:191;not null;default:''"`
 	Data      []byte     `gorm:"type:longblob"`
 	CreatedAt time.Time  `gorm:"not null;autoCreateTime:false;precision:6"`
-	UpdatedAt time.Time  `gorm:"not null;autoUpdateTime:false;precision:6;index"`
+	UpdatedAt time.Time  `gorm:"not null;autoUpdateTime:false;precision:6"`
 	ExpiresAt *time.Time `gorm:"precision:6;index"`
 	RevokedAt *time.Time `gorm:"precision:6"`
 	Version   int64      `gorm:"not null;default:1"`
+	Seq       int64      `gorm:"not null;default:0;index"`
 }
 
 // TableName returns DefaultTableName, as Model does.

@@ -100,19 +100,27 @@ type Backend interface {
 	Revoke(ctx context.Context, id string) error
 }
 
-// UserRevoker is a Backend that can remove the sessions of a user at once.
+// UserRevoker is a Backend that can revoke the sessions of a user at once.
 type UserRevoker interface {
-	// RemoveUser removes every live session of userID created before
-	// createdBefore, except the one with ID exceptID (none when empty), and
-	// returns the IDs it removed.
+	// RevokeUser revokes every live session of userID, except the one with
+	// ID exceptID (none when empty), and returns the IDs it revoked. With a
+	// zero createdBefore it revokes every such session committed before
+	// the statement runs: the database decides what came first, so no
+	// instance's clock can let a session created a moment earlier slip
+	// through. A non-zero createdBefore (a revocation retried after an
+	// outage) further limits it to the sessions created before that time,
+	// so that a retry does not end the sessions of a later sign-in.
 	RevokeUser(ctx context.Context, userID, exceptID string, createdBefore time.Time) ([]string, error)
 }
 
 // ExpiredRemover is a Backend that can delete expired sessions in bulk.
 type ExpiredRemover interface {
-	// RemoveExpired deletes every session whose ExpiresAt is at or before now
-	// and returns how many were deleted.
-	RemoveExpired(ctx context.Context, now time.Time) (int64, error)
+	// RemoveExpired deletes every session whose ExpiresAt is at or before
+	// the database's clock, and the tombstones older than the Backend
+	// keeps them, and returns how many expired sessions it deleted. The
+	// database's clock decides, so that an instance whose clock runs
+	// ahead cannot delete sessions that are live by everyone else's.
+	RemoveExpired(ctx context.Context) (int64, error)
 }
 
 // Toucher is a Backend that can record activity on many sessions in one
@@ -125,19 +133,49 @@ type Toucher interface {
 	Touch(ctx context.Context, ids []string, at time.Time) error
 }
 
-// ChangeFeed is a Backend that can list recent changes, so that several
-// Managers on one database stay coherent: what one instance creates,
-// updates, rotates or revokes reaches the others.
+// FeedPosition is where a reader of a ChangeFeed stands, and the
+// database's clock as that read saw it.
+type FeedPosition struct {
+	// Cursor is what the next call of Changes continues from. Its meaning
+	// is the Backend's own; the Manager only hands it back.
+	Cursor int64
+	// Now is the database's clock at the read. The Manager measures its
+	// own clock's offset from it, so that every instance judges expiry by
+	// the database's clock.
+	Now time.Time
+	// Ordered reports whether the feed is ordered by commit: Changes from
+	// a Cursor returns every change committed after the read that gave
+	// it, however long its commit waited. When false (a feed that reads a
+	// window of the database's clock, as on MySQL), a change whose commit
+	// landed later than the window allows can be missed, and the Manager
+	// backs the feed with a periodic full comparison (see
+	// ManagerOptions.ResyncInterval).
+	Ordered bool
+}
+
+// ChangeFeed is a Backend that can list changes in the order the database
+// committed them, so that several Managers on one database stay coherent:
+// what one instance creates, updates, rotates or revokes reaches the
+// others. No part of it rests on the instances' clocks.
 type ChangeFeed interface {
+	// Head returns the position of the feed now, without reading changes:
+	// a Manager takes it before loading, and reads changes from it after.
+	Head(ctx context.Context) (FeedPosition, error)
 	// Changes calls fn for every session inserted, updated, touched or
-	// removed at or after since (by UpdatedAt), oldest first, with its
-	// Version. revoked is true for a removed session; the Backend must
-	// report removals this way for a while after they happen (a tombstone),
-	// not forget them at once. It may leave out anonymous sessions exactly
-	// as they were inserted (version 1, never touched): no instance can
-	// hold an older copy of one, so there is nothing to apply, and a flood
-	// of new visitors on one instance then costs the others nothing.
-	Changes(ctx context.Context, since time.Time, fn func(s *Session, revoked bool) error) error
+	// removed after the read that returned cursor, with its Version, and
+	// returns the position to continue from. revoked is true for a removed
+	// session; the Backend must report removals this way for
+	// TombstoneTTL after they happen (a tombstone), not forget them at
+	// once. A change may be reported more than once: the Manager applies
+	// changes by version. It may leave out anonymous sessions exactly as
+	// they were inserted (version 1, never touched): no instance can hold
+	// an older copy of one, so there is nothing to apply, and a flood of
+	// new visitors on one instance then costs the others nothing.
+	Changes(ctx context.Context, cursor int64, fn func(s *Session, revoked bool) error) (FeedPosition, error)
+	// TombstoneTTL is how long, by the database's clock, a removal stays
+	// in the feed. A Manager whose last successful read is older than half
+	// of it reloads every session instead of trusting the feed.
+	TombstoneTTL() time.Duration
 }
 
 // ChangeNotifier pushes word of changes made by other instances, so that a

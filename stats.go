@@ -35,6 +35,15 @@ type Stats struct {
 	// of signed-in sessions created elsewhere, and anonymous sessions read
 	// back after eviction.
 	Lookups int64
+	// ClockOffset is the database's clock minus this instance's clock, as
+	// last measured (at start and with every poll of the change feed). The
+	// Manager tells time by the database's clock; a large offset is worth
+	// an alert, since it means this machine's clock is wrong.
+	ClockOffset time.Duration
+	// Resyncs counts full reloads of the signed-in sessions: after the
+	// change feed could not be read for half the Backend's TombstoneTTL,
+	// and every ResyncInterval on a feed not ordered by commit.
+	Resyncs int64
 	// LookupsRefused counts unknown tokens refused without a lookup, by the
 	// rate limit (ReadThroughRate) or because they were looked up in vain
 	// moments before.
@@ -43,8 +52,8 @@ type Stats struct {
 
 // metrics are the Manager's counters behind Stats.
 type metrics struct {
-	lookups, refused, syncErrors atomic.Int64
-	lastSync                     atomic.Int64 // unix ns
+	lookups, refused, syncErrors, resyncs atomic.Int64
+	lastSync                              atomic.Int64 // unix ns
 
 	mu      sync.Mutex
 	syncErr error
@@ -73,6 +82,8 @@ func (m *Manager) Stats() Stats {
 		SyncErrors:         m.metrics.syncErrors.Load(),
 		Lookups:            m.metrics.lookups.Load(),
 		LookupsRefused:     m.metrics.refused.Load(),
+		ClockOffset:        time.Duration(m.offset.Load()),
+		Resyncs:            m.metrics.resyncs.Load(),
 	}
 	if st.Syncing {
 		st.LastSync = time.Unix(0, m.metrics.lastSync.Load())

@@ -70,20 +70,26 @@ func TestMigrateIsIdempotent(t *testing.T) {
 	})
 }
 
-// TestMigrateKeepsTheFullIndexesOfAnEarlierVersion starts from the table an
-// earlier version created, whose indexes on user_id and updated_at are
-// full and which has none on revoked_at: migrating adds the index on
-// revoked_at and nothing else, as Model's documentation says, and the
-// Store works on the older indexes.
-func TestMigrateKeepsTheFullIndexesOfAnEarlierVersion(t *testing.T) {
+// TestMigrateUpgradesTheTableOfAnEarlierVersion starts from the table an
+// earlier version created: no seq column (its change feed read updated_at,
+// by an index of its own), full indexes on user_id, none on revoked_at.
+// Migrating adds seq with its index and the index on revoked_at, drops the
+// index on updated_at, keeps the full index on user_id and the rows, as
+// Model's documentation says; and the change feed then works.
+func TestMigrateUpgradesTheTableOfAnEarlierVersion(t *testing.T) {
 	eachDB(t, func(t *testing.T, tdb testDB) {
 		ctx := context.Background()
 		db := tdb.Open(t)
-		newStore(t, tdb, db)
+		old := newStore(t, tdb, db)
+		row := sessionFor("alice")
+		if err := old.Insert(ctx, &row); err != nil {
+			t.Fatal(err)
+		}
 		for _, stmt := range []string{
 			"DROP INDEX idx_" + tdb.Table + "_user_id",
-			"DROP INDEX idx_" + tdb.Table + "_updated_at",
+			"DROP INDEX idx_" + tdb.Table + "_seq",
 			"DROP INDEX idx_" + tdb.Table + "_revoked_at",
+			"ALTER TABLE " + tdb.Table + " DROP COLUMN seq",
 			"CREATE INDEX idx_" + tdb.Table + "_user_id ON " + tdb.Table + " (user_id)",
 			"CREATE INDEX idx_" + tdb.Table + "_updated_at ON " + tdb.Table + " (updated_at)",
 		} {
@@ -102,8 +108,21 @@ func TestMigrateKeepsTheFullIndexesOfAnEarlierVersion(t *testing.T) {
 				ddl = append(ddl, stmt)
 			}
 		}
-		if len(ddl) != 1 || !strings.Contains(ddl[0], "_revoked_at") {
-			t.Fatalf("migrating the earlier table ran %q, want only the index on revoked_at", ddl)
+		joined := strings.Join(ddl, "\n")
+		for _, want := range []string{"seq", "_seq", "_revoked_at", "_updated_at"} {
+			if !strings.Contains(joined, want) {
+				t.Errorf("migrating the earlier table ran\n%s\nwith nothing about %s", joined, want)
+			}
+		}
+		if strings.Contains(joined, "_user_id") {
+			t.Errorf("migrating the earlier table touched the index on user_id:\n%s", joined)
+		}
+		if all := streamAll(t, st); len(all) != 1 || all[0].ID != row.ID {
+			t.Fatalf("after migrating, rows %v, want the one inserted before", all)
+		}
+		head, err := st.Head(ctx)
+		if err != nil {
+			t.Fatal(err)
 		}
 		kept, other := sessionFor("alice"), sessionFor("alice")
 		for _, s := range []*gormsession.Session{&kept, &other} {
@@ -111,9 +130,19 @@ func TestMigrateKeepsTheFullIndexesOfAnEarlierVersion(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		ids, err := st.RevokeUser(ctx, "alice", kept.ID, time.Now().Add(time.Minute))
-		if err != nil || len(ids) != 1 || ids[0] != other.ID {
-			t.Fatalf("RevokeUser on the earlier indexes = %v, %v; want [%s]", ids, err, other.ID)
+		ids, err := st.RevokeUser(ctx, "alice", kept.ID, time.Time{})
+		if err != nil || len(ids) != 2 {
+			t.Fatalf("RevokeUser on the earlier indexes = %v, %v; want the two others than %s", ids, err, kept.ID)
+		}
+		seen := map[string]bool{}
+		if _, err := st.Changes(ctx, head.Cursor, func(s *gormsession.Session, revoked bool) error {
+			seen[s.ID] = revoked
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if !seen[row.ID] || !seen[other.ID] || seen[kept.ID] {
+			t.Fatalf("the feed after migrating reported %v; want the revocations of %s and %s, and %s live", seen, row.ID, other.ID, kept.ID)
 		}
 	})
 }
@@ -293,7 +322,7 @@ func TestTombstonesArePurgedAfterTheirTTL(t *testing.T) {
 	eachDB(t, func(t *testing.T, tdb testDB) {
 		ctx := context.Background()
 		db := tdb.Open(t)
-		st, err := gormsession.NewStore(db, gormsession.StoreOptions{TableName: tdb.Table, TombstoneTTL: time.Hour})
+		st, err := gormsession.NewStore(db, gormsession.StoreOptions{TableName: tdb.Table, TombstoneTTL: time.Second})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -312,10 +341,18 @@ func TestTombstonesArePurgedAfterTheirTTL(t *testing.T) {
 			}
 			return n
 		}
-		if _, err := st.RemoveExpired(ctx, time.Now()); err != nil || count() != 1 {
+		if _, err := st.RemoveExpired(ctx); err != nil || count() != 1 {
 			t.Fatalf("a fresh tombstone was purged (rows %d, err %v)", count(), err)
 		}
-		if _, err := st.RemoveExpired(ctx, time.Now().Add(time.Hour+time.Minute)); err != nil || count() != 0 {
+		// The database's clock tells the tombstone's age: wait out the TTL.
+		time.Sleep(1100 * time.Millisecond)
+		// On SQLite the newest change is kept until a later one (its seq
+		// is what the next is counted from): make one.
+		other := sessionFor("bob")
+		if err := st.Insert(ctx, &other); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.RemoveExpired(ctx); err != nil || count() != 1 {
 			t.Fatalf("an old tombstone was kept (rows %d, err %v)", count(), err)
 		}
 	})
@@ -329,7 +366,10 @@ func TestChangesLeaveOutNewVisitors(t *testing.T) {
 	eachDB(t, func(t *testing.T, tdb testDB) {
 		ctx := context.Background()
 		st := newStore(t, tdb, tdb.Open(t))
-		since := time.Now().Add(-time.Minute)
+		head, err := st.Head(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
 		signedIn, fresh, touched, updated, revoked := sessionFor("alice"), sessionFor(""), sessionFor(""), sessionFor(""), sessionFor("")
 		for _, s := range []*gormsession.Session{&signedIn, &fresh, &touched, &updated, &revoked} {
 			if err := st.Insert(ctx, s); err != nil {
@@ -347,7 +387,7 @@ func TestChangesLeaveOutNewVisitors(t *testing.T) {
 			t.Fatal(err)
 		}
 		seen := map[string]bool{}
-		err := st.Changes(ctx, since, func(s *gormsession.Session, gone bool) error {
+		_, err = st.Changes(ctx, head.Cursor, func(s *gormsession.Session, gone bool) error {
 			seen[s.ID] = gone
 			return nil
 		})

@@ -2,6 +2,7 @@ package gormsession
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -10,16 +11,21 @@ import (
 
 const (
 	defaultSyncInterval    = time.Second
-	defaultSyncOverlap     = 2 * time.Second
 	defaultReadThroughRate = 100
 	readThroughTimeout     = time.Second
 	negativeCacheSize      = 10_000
 	listenRetryPause       = time.Second
-	// resyncAfter is how long polls may fail before the next successful
-	// one reloads every session instead of reading changes: longer than
-	// that, tombstones of revocations might have been cleaned up unseen.
-	// It is well below the Store's default TombstoneTTL.
-	resyncAfter = time.Hour
+	// clockResolution is the coarsest precision of a database's clock
+	// (SQLite's is a millisecond), within which a measured offset is noise.
+	clockResolution = time.Millisecond
+	// defaultResyncInterval is ManagerOptions.ResyncInterval's default
+	// for a feed that is not ordered by commit.
+	defaultResyncInterval = 5 * time.Minute
+	// minTombstoneIntervals is how many SyncIntervals the Backend's
+	// TombstoneTTL must span at least: a Manager reloads everything when
+	// its reads of the feed are further apart than half the TTL, which a
+	// healthy instance must never be.
+	minTombstoneIntervals = 10
 )
 
 // syncState is what a Manager that shares its database with other
@@ -31,8 +37,11 @@ type syncState struct {
 
 	// pollMu serializes polls of the change feed. It is held across the
 	// poll's query, but only polls wait for it: requests never do.
-	pollMu sync.Mutex
-	since  time.Time // where the next poll reads from
+	pollMu     sync.Mutex
+	cursor     int64     // where the next poll reads from
+	read       time.Time // the database's clock at the last successful read
+	ordered    bool      // whether the feed is ordered by commit
+	lastResync time.Time // the database's clock at the last full reload
 }
 
 func newSyncState(feed ChangeFeed, opts *ManagerOptions) *syncState {
@@ -120,36 +129,90 @@ func (m *Manager) syncLoop(ctx context.Context) {
 	}
 }
 
-// poll reads the changes other instances made since the last successful
-// poll and applies them. Polls are serialized.
+// poll reads the changes other instances committed since the last
+// successful poll and applies them. Polls are serialized. When the last
+// successful read is older than half the Backend's TombstoneTTL (by the
+// database's clock), revocations may have left the feed unseen, so it
+// reloads every session instead; so it does every ResyncInterval on a
+// feed that is not ordered by commit.
 func (m *Manager) poll(ctx context.Context) error {
 	st := m.sync
 	st.pollMu.Lock()
 	defer st.pollMu.Unlock()
-	start := m.now()
-	var err error
-	// Since the last successful poll (or the load).
-	if start.Sub(time.Unix(0, m.metrics.lastSync.Load())) > resyncAfter {
-		err = m.resync(ctx, start)
-	} else {
-		err = st.feed.Changes(ctx, st.since, m.applyChange)
+	// The time spent applying changes is not part of the round trip that
+	// the database's clock is measured across.
+	var applying time.Duration
+	apply := func(s *Session, revoked bool) error {
+		t := time.Now()
+		err := m.applyChange(s, revoked)
+		applying += time.Since(t)
+		return err
 	}
-	m.metrics.syncDone(err, start)
+	start := m.opts.Now()
+	pos, err := st.feed.Changes(ctx, st.cursor, apply)
+	m.metrics.syncDone(err, m.now())
 	if err != nil {
 		return err
 	}
-	st.since = start.Add(-m.opts.SyncOverlap)
-	m.misses.prune(start.UnixNano())
+	m.measure(start, applying, pos.Now)
+	stale := pos.Now.Sub(st.read) > st.feed.TombstoneTTL()/2
+	due := !pos.Ordered && m.opts.ResyncInterval > 0 && pos.Now.Sub(st.lastResync) >= m.opts.ResyncInterval
+	if stale || due {
+		return m.resync(ctx)
+	}
+	st.cursor, st.read, st.ordered = pos.Cursor, pos.Now, pos.Ordered
+	m.misses.prune(m.now().UnixNano())
 	return nil
 }
 
+// measure records the database's clock, dbNow, read by a call that began
+// at start by the Manager's own clock and spent busy of its time on other
+// work: the offset between the two clocks, taken at the middle of the
+// round trip, is applied to every time the Manager tells. The database's
+// clock was read somewhere within the round trip, so the offset is known
+// to within half of it; an offset no larger than that cannot be told from
+// none, and is taken as none, so that instances whose clocks agree (on one
+// machine, or kept by NTP) tell exactly the same time.
+func (m *Manager) measure(start time.Time, busy time.Duration, dbNow time.Time) {
+	rtt := max(0, m.opts.Now().Sub(start)-busy)
+	offset := dbNow.Sub(start.Add(rtt / 2))
+	if offset.Abs() <= rtt/2+clockResolution {
+		offset = 0
+	}
+	m.offset.Store(int64(offset))
+}
+
+// head reads the feed's position before a load, so that the first poll
+// reads every change committed after it, and measures the database's
+// clock.
+func (m *Manager) head(ctx context.Context, feed ChangeFeed) (FeedPosition, error) {
+	start := m.opts.Now()
+	pos, err := feed.Head(ctx)
+	if err != nil {
+		return FeedPosition{}, fmt.Errorf("gormsession: read the change feed: %w", err)
+	}
+	m.measure(start, 0, pos.Now)
+	return pos, nil
+}
+
+// follow makes the next poll read from pos, taken before a load.
+func (st *syncState) follow(pos FeedPosition) {
+	st.cursor, st.read, st.ordered, st.lastResync = pos.Cursor, pos.Now, pos.Ordered, pos.Now
+}
+
 // resync reloads every session after a long outage, and drops from memory
-// the sessions older than the reload that the Backend no longer has.
-func (m *Manager) resync(ctx context.Context, start time.Time) error {
+// the sessions older than the reload that the Backend no longer has. The
+// next poll reads from where the reload began. pollMu is held.
+func (m *Manager) resync(ctx context.Context) error {
+	pos, err := m.head(ctx, m.sync.feed)
+	if err != nil {
+		return err
+	}
+	start := m.now()
 	// Anonymous sessions are read again when next used.
 	m.anon.purge()
 	present := make(map[string]struct{}, m.resident())
-	err := m.backend.Stream(ctx, start, func(s *Session) error {
+	err = m.backend.Stream(ctx, start, func(s *Session) error {
 		present[s.ID] = struct{}{}
 		m.learn(s)
 		return nil
@@ -169,6 +232,8 @@ func (m *Manager) resync(ctx context.Context, start time.Time) error {
 		sh.mu.RUnlock()
 	}
 	m.forget(gone...)
+	m.sync.follow(pos)
+	m.metrics.resyncs.Add(1)
 	return nil
 }
 

@@ -67,10 +67,11 @@ var tests = []struct {
 	{"RotateReplacesAtomically", testRotate},
 	{"ConcurrentRotationsYieldOneSuccessor", testConcurrentRotations},
 	{"RevokeUserReturnsWhatItRevoked", testRevokeUser},
-	{"RemoveExpiredUsesInclusiveBoundary", testRemoveExpired},
+	{"RemoveExpiredByTheDatabasesClock", testRemoveExpired},
 	{"StreamSkipsExpired", testStream},
 	{"TouchMovesUpdatedAtForwardOnly", testTouch},
 	{"ChangesReportVersionsAndRemovals", testChanges},
+	{"ChangesAfterHeadFollowCommitsNotClocks", testChangesIgnoreClocks},
 }
 
 // base is a fixed instant with microsecond precision, which every supported
@@ -511,6 +512,18 @@ func testRevokeUser(t *testing.T, b gormsession.Backend) {
 	if ids, err := r.RevokeUser(ctx, "alice", "", base.Add(2*time.Hour)); err != nil || len(ids) != 2 {
 		t.Fatalf("RevokeUser of the rest = %v, %v; want 2, nil", ids, err)
 	}
+	// A zero cut-off: every live session of the user, however its
+	// creation was stamped, a session created "in the future" included.
+	b1, b2, keep := newSession("bob"), newSession("bob"), newSession("bob")
+	b2.CreatedAt = time.Now().Add(time.Hour)
+	insert(t, b, &b1, &b2, &keep)
+	ids, err = r.RevokeUser(ctx, "bob", keep.ID, time.Time{})
+	if err != nil || len(ids) != 2 {
+		t.Fatalf("RevokeUser with no cut-off = %v, %v; want both sessions but the kept one", ids, err)
+	}
+	if _, ok := get(t, b, keep.ID); !ok {
+		t.Fatal("RevokeUser with no cut-off removed the kept session")
+	}
 }
 
 func testRemoveExpired(t *testing.T, b gormsession.Backend) {
@@ -518,16 +531,17 @@ func testRemoveExpired(t *testing.T, b gormsession.Backend) {
 	if !ok {
 		t.Skip("backend is not an ExpiredRemover")
 	}
-	now := base.Add(time.Hour)
-	past, atNow, future, never := newSession("a"), newSession("a"), newSession("a"), newSession("a")
-	past.ExpiresAt = now.Add(-time.Second)
-	atNow.ExpiresAt = now
-	future.ExpiresAt = now.Add(time.Microsecond)
+	// The database's clock decides: sessions an hour either side of the
+	// real time, whatever the caller's clock says.
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	past, future, never := newSession("a"), newSession("a"), newSession("a")
+	past.ExpiresAt = now.Add(-time.Hour)
+	future.ExpiresAt = now.Add(time.Hour)
 	never.ExpiresAt = time.Time{}
-	insert(t, b, &past, &atNow, &future, &never)
-	n, err := r.RemoveExpired(context.Background(), now)
-	if err != nil || n != 2 {
-		t.Fatalf("RemoveExpired = %d, %v; want 2 (past and expiring exactly now), nil", n, err)
+	insert(t, b, &past, &future, &never)
+	n, err := r.RemoveExpired(context.Background())
+	if err != nil || n != 1 {
+		t.Fatalf("RemoveExpired = %d, %v; want 1 (the one expired an hour ago), nil", n, err)
 	}
 	all := loadAll(t, b)
 	_, hasFuture := all[future.ID]
@@ -603,6 +617,26 @@ func testTouch(t *testing.T, b gormsession.Backend) {
 	}
 }
 
+// changes reads cf from cursor and returns what it reported, by ID, and
+// where to continue.
+func changes(t *testing.T, cf gormsession.ChangeFeed, cursor int64) (map[string]change, gormsession.FeedPosition) {
+	t.Helper()
+	seen := map[string]change{}
+	pos, err := cf.Changes(context.Background(), cursor, func(s *gormsession.Session, revoked bool) error {
+		seen[s.ID] = change{*s, revoked}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("Changes: %v", err)
+	}
+	return seen, pos
+}
+
+type change struct {
+	s       gormsession.Session
+	revoked bool
+}
+
 func testChanges(t *testing.T, b gormsession.Backend) {
 	cf, ok := b.(gormsession.ChangeFeed)
 	if !ok {
@@ -610,11 +644,17 @@ func testChanges(t *testing.T, b gormsession.Backend) {
 	}
 	ctx := context.Background()
 	old, fresh, removed := newSession("a"), newSession("a"), newSession("b")
-	now := time.Now().UTC().Truncate(time.Microsecond)
-	old.UpdatedAt = now.Add(-time.Hour)
-	fresh.UpdatedAt = now
-	removed.UpdatedAt = now.Add(-time.Hour)
 	insert(t, b, &old, &fresh, &removed)
+	head, err := cf.Head(ctx)
+	if err != nil {
+		t.Fatalf("Head: %v", err)
+	}
+	if d := time.Since(head.Now); d > time.Minute || d < -time.Minute {
+		t.Errorf("Head's clock is %v, %v from this machine's: not the database's clock", head.Now, d)
+	}
+	if cf.TombstoneTTL() <= 0 {
+		t.Errorf("TombstoneTTL = %v, want a positive duration", cf.TombstoneTTL())
+	}
 	fresh.Data = []byte("v2")
 	if err := b.Update(ctx, &fresh); err != nil {
 		t.Fatal(err)
@@ -622,22 +662,9 @@ func testChanges(t *testing.T, b gormsession.Backend) {
 	if err := b.Revoke(ctx, removed.ID); err != nil {
 		t.Fatal(err)
 	}
-	type change struct {
-		s       gormsession.Session
-		revoked bool
-	}
-	seen := map[string]change{}
-	n := 0
-	err := cf.Changes(ctx, now.Add(-time.Minute), func(s *gormsession.Session, revoked bool) error {
-		seen[s.ID] = change{*s, revoked}
-		n++
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("Changes: %v", err)
-	}
-	if _, ok := seen[old.ID]; ok {
-		t.Error("Changes reported a session unchanged since before since")
+	seen, pos := changes(t, cf, head.Cursor)
+	if c, ok := seen[old.ID]; ok && head.Ordered {
+		t.Errorf("Changes reported a session unchanged since Head: %v", describe(c.s))
 	}
 	if c, ok := seen[fresh.ID]; !ok || c.revoked || c.s.Version != fresh.Version || string(c.s.Data) != "v2" {
 		t.Errorf("Changes: updated session reported %v (revoked %v, version %d, data %q), want live at version %d with v2",
@@ -646,8 +673,42 @@ func testChanges(t *testing.T, b gormsession.Backend) {
 	if c, ok := seen[removed.ID]; !ok || !c.revoked {
 		t.Errorf("Changes: removed session reported %v (revoked %v), want a removal", ok, c.revoked)
 	}
-	if n != 2 {
-		t.Errorf("Changes reported %d changes, want 2", n)
+	// From the returned position: a later change is reported.
+	if err := b.Revoke(ctx, fresh.ID); err != nil {
+		t.Fatal(err)
+	}
+	seen, _ = changes(t, cf, pos.Cursor)
+	if c, ok := seen[fresh.ID]; !ok || !c.revoked {
+		t.Errorf("Changes from the returned cursor: revocation reported %v (revoked %v), want a removal", ok, c.revoked)
+	}
+}
+
+// testChangesIgnoreClocks writes sessions whose times are far in the past
+// and far in the future, as instances with wrong clocks would: the feed
+// reports every change after Head whatever the times say.
+func testChangesIgnoreClocks(t *testing.T, b gormsession.Backend) {
+	cf, ok := b.(gormsession.ChangeFeed)
+	if !ok {
+		t.Skip("backend is not a ChangeFeed")
+	}
+	ctx := context.Background()
+	head, err := cf.Head(ctx)
+	if err != nil {
+		t.Fatalf("Head: %v", err)
+	}
+	behind, ahead := newSession("a"), newSession("a")
+	behind.CreatedAt, behind.UpdatedAt = head.Now.Add(-time.Hour), head.Now.Add(-time.Hour)
+	ahead.CreatedAt, ahead.UpdatedAt = head.Now.Add(time.Hour), head.Now.Add(time.Hour)
+	insert(t, b, &behind, &ahead)
+	if err := b.Revoke(ctx, ahead.ID); err != nil {
+		t.Fatal(err)
+	}
+	seen, _ := changes(t, cf, head.Cursor)
+	if c, ok := seen[behind.ID]; !ok || c.revoked {
+		t.Errorf("a session stamped an hour behind the database was reported %v (revoked %v), want it live", ok, c.revoked)
+	}
+	if c, ok := seen[ahead.ID]; !ok || !c.revoked {
+		t.Errorf("a revocation of a session stamped an hour ahead was reported %v (revoked %v), want it", ok, c.revoked)
 	}
 }
 
