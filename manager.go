@@ -631,7 +631,10 @@ func (m *Manager) revokeUser(ctx context.Context, userID, keepID string) (int, e
 		}
 		return len(ids), errors.Join(errs...)
 	}
-	removed, err := ur.RevokeUser(ctx, userID, keepID, time.Unix(0, r.Before))
+	// No cut-off on this first attempt: the database decides, inside the
+	// statement, which sessions came before it. A retry, later, is limited
+	// to the sessions created before r.Before.
+	removed, err := ur.RevokeUser(ctx, userID, keepID, time.Time{})
 	if err != nil {
 		return len(ids), notPersisted(err, m.pending.add(r))
 	}
