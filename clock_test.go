@@ -286,3 +286,43 @@ func TestNewManagerRefusesAPollSlowerThanTombstones(t *testing.T) {
 	}
 	_ = m.Close()
 }
+
+// TestCreateWhoseReplyIsLostWhileAPollSeesItIsHeld: the insert commits, a
+// poll of the same instance reads the row while the creation is still
+// under way (and leaves it to its creator), then the reply is lost. The
+// feed has moved past the row and will not show it again, so the instance
+// must keep it from what the poll saw: memory equals the live rows.
+func TestCreateWhoseReplyIsLostWhileAPollSeesItIsHeld(t *testing.T) {
+	eachDB(t, func(t *testing.T, tdb testDB) {
+		ctx := context.Background()
+		f := newFaulty(newStore(t, tdb, nil))
+		m := newManager(t, f, gormsession.ManagerOptions{SyncInterval: time.Hour})
+		f.mu.Lock()
+		f.lostReply["Insert"] = true
+		f.mu.Unlock()
+		g := f.holdAfter("Insert")
+		done := make(chan error, 1)
+		go func() {
+			_, err := m.Create(ctx, gormsession.Attributes{UserID: "alice"})
+			done <- err
+		}()
+		<-g.reached
+		if err := m.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+		close(g.release)
+		if err := <-done; err == nil {
+			t.Fatal("Create succeeded although its reply was lost")
+		}
+		live := liveIDs(t, f.Store, "alice")
+		if len(live) != 1 {
+			t.Fatalf("%d live rows, want the one whose reply was lost", len(live))
+		}
+		if err := m.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := listedIDs(m, "alice"); len(got) != 1 || got[0] != live[0] {
+			t.Fatalf("the instance lists %v, the database has %v live", got, live)
+		}
+	})
+}

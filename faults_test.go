@@ -129,6 +129,14 @@ func (f *faultyBackend) Stream(ctx context.Context, now time.Time, fn func(*gorm
 	return f.after("Stream", f.Store.Stream(ctx, now, fn))
 }
 
+func (f *faultyBackend) Head(ctx context.Context) (gormsession.FeedPosition, error) {
+	if err := f.before("Head"); err != nil {
+		return gormsession.FeedPosition{}, err
+	}
+	pos, err := f.Store.Head(ctx)
+	return pos, f.after("Head", err)
+}
+
 func (f *faultyBackend) Get(ctx context.Context, id string) (gormsession.Session, bool, error) {
 	if err := f.before("Get"); err != nil {
 		return gormsession.Session{}, false, err

@@ -172,9 +172,13 @@ type Manager struct {
 	// read-through, reloads) with its own revocations and creations, so
 	// that a row read before a revocation cannot bring the session back,
 	// and a session revoked while it was being created is not published.
-	mu       sync.Mutex
-	revoked  map[string]int64    // IDs revoked recently (unix ns); see pruneRevoked
-	creating map[string]struct{} // IDs being created here, not yet in memory
+	mu      sync.Mutex
+	revoked map[string]int64 // IDs revoked recently (unix ns); see pruneRevoked
+	// creating holds the IDs being created here, not yet in memory, with
+	// the newest copy of each that the Backend showed meanwhile (nil when
+	// none): a copy proves the row committed, so a creation whose reply
+	// was lost still ends with the row in memory (see abortCreate).
+	creating map[string]*Session
 
 	pending *pendingRevocations
 
@@ -183,6 +187,10 @@ type Manager struct {
 	// offset is the database's clock minus opts.Now, in nanoseconds, as
 	// last measured (see measure); now and nowNano add it.
 	offset atomic.Int64
+	// uncertainty bounds the error of offset, in nanoseconds: half the
+	// round trip it was measured across, plus the database clock's
+	// resolution.
+	uncertainty atomic.Int64
 
 	closed atomic.Bool
 	cancel context.CancelFunc
@@ -250,7 +258,7 @@ func newManager(b Backend, opts ManagerOptions, pending *pendingRevocations) *Ma
 		log:      opts.Logger,
 		users:    userIndex{m: make(map[string]*userSessions)},
 		revoked:  make(map[string]int64),
-		creating: make(map[string]struct{}),
+		creating: make(map[string]*Session),
 		anon:     newAnonCache(opts.MaxAnonymous),
 		misses:   missCache{m: make(map[string]int64)},
 		pending:  pending,
@@ -491,15 +499,22 @@ func (m *Manager) Create(ctx context.Context, p Attributes) (Session, error) {
 // revocation that reaches it cancels it.
 func (m *Manager) beginCreate(id string) {
 	m.mu.Lock()
-	m.creating[id] = struct{}{}
+	m.creating[id] = nil
 	m.mu.Unlock()
 }
 
-// abortCreate forgets a creation the Backend refused.
+// abortCreate forgets a creation the Backend reported failed. When the
+// change feed or a lookup showed the row meanwhile, the write landed and
+// only its reply was lost: the row is put in memory as learn would have,
+// since the feed has moved past it and will not show it again.
 func (m *Manager) abortCreate(id string) {
 	m.mu.Lock()
+	defer m.mu.Unlock()
+	seen := m.creating[id]
 	delete(m.creating, id)
-	m.mu.Unlock()
+	if seen != nil {
+		m.learnLocked(seen)
+	}
 }
 
 // commitCreate puts s, now in the Backend, into memory, unless it was
@@ -507,11 +522,15 @@ func (m *Manager) abortCreate(id string) {
 func (m *Manager) commitCreate(s *Session) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if _, ok := m.creating[s.ID]; !ok {
+	seen, ok := m.creating[s.ID]
+	if !ok {
 		return false
 	}
 	delete(m.creating, s.ID)
 	m.put(s)
+	if seen != nil {
+		m.learnLocked(seen) // a later version, if another instance changed it already
+	}
 	return true
 }
 
@@ -521,10 +540,19 @@ func (m *Manager) commitCreate(s *Session) bool {
 func (m *Manager) learn(s *Session) *entry {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	return m.learnLocked(s)
+}
+
+// learnLocked is learn with m.mu held.
+func (m *Manager) learnLocked(s *Session) *entry {
 	if _, ok := m.revoked[s.ID]; ok {
 		return nil
 	}
-	if _, ok := m.creating[s.ID]; ok {
+	if seen, ok := m.creating[s.ID]; ok {
+		if seen == nil || seen.Version < s.Version {
+			kept := *s // s may be reused by the caller
+			m.creating[s.ID] = &kept
+		}
 		return nil
 	}
 	if m.pending.covers(s) {
@@ -615,7 +643,11 @@ func (m *Manager) revokeUser(ctx context.Context, userID, keepID string) (int, e
 	if userID == "" {
 		return 0, errors.New("gormsession: revoke sessions of a user: empty user ID")
 	}
-	r := revocation{UserID: userID, KeepID: keepID, Before: m.clock().UnixNano()}
+	// The cut-off a retry keeps to, should the database refuse this call:
+	// the latest the database's clock can read now, by what this instance
+	// measured, so that no session created before the call escapes it (a
+	// retry may also end one created within that uncertainty after it).
+	r := revocation{UserID: userID, KeepID: keepID, Before: m.clock().UnixNano() + m.uncertainty.Load()}
 	var ids []string
 	for _, id := range m.users.ids(userID) {
 		if e := m.lookup(id); e != nil && r.covers(&Session{ID: id, UserID: userID, CreatedAt: time.Unix(0, e.created)}) {

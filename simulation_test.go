@@ -2,12 +2,31 @@ package gormsession_test
 
 // TestSimulation checks the consistency model under random operations from
 // several goroutines on three Managers sharing one database, with injected
-// outages, failed writes, lost replies and restarts.
+// outages, failed writes, lost replies, restarts, clocks that disagree,
+// commits held back by other transactions and partitions longer than the
+// tombstones are kept.
 //
-// Each seed fixes the sequence of operations every worker draws and the
-// faults each instance injects; the interleaving of the workers is left to
-// the scheduler, so a seed replays the same workload, not the same
-// schedule. A failure prints the seed and the operation log.
+// The invariants:
+//
+//	I1  a revoked token never resolves again: on the revoking instance at
+//	    once, on the others once they synced after the revocation
+//	I2  after quiescence every instance's memory equals the live rows
+//	I3  an acknowledged write survives, restarts included
+//	I4  a rotation has at most one successor
+//	I5  queued revocations reach the database once it is back
+//	I6  a change whose commit waited on another transaction is applied by
+//	    every instance that syncs after it committed, however long it waited
+//	I7  I1 to I6 hold with every instance's clock off by up to ten minutes
+//	    from the others' and the database's
+//	I8  an instance cut off for longer than tombstones are kept reloads
+//	    on its next successful read, and then holds I1 and I2
+//
+// Each seed fixes the sequence of operations every worker draws, the
+// faults each instance injects and the instances' clocks; the interleaving
+// of the workers is left to the scheduler, so a seed replays the same
+// workload, not the same schedule. A failure prints the seed and the
+// operation log. CI runs fixed seeds; GORMSESSION_SIM_SEED=random draws one
+// and prints it.
 //
 //	GORMSESSION_SIM_SEED=7 GORMSESSION_SIM_OPS=2000 go test -run TestSimulation .
 
@@ -36,11 +55,24 @@ const (
 	simWorkers   = 3
 	simPhases    = 3
 	simUsers     = 4
+	// simTombstoneTTL is how long the simulation's Stores keep tombstones:
+	// short, so that partitions outlast it.
+	simTombstoneTTL = time.Second
+	// simHold is how long a held-back commit waits: longer than the
+	// overlap an earlier change feed read back (2 seconds).
+	simHold = 2200 * time.Millisecond
 )
+
+// simSkews are the clock offsets an instance may draw.
+var simSkews = []time.Duration{0, 0, 30 * time.Second, -30 * time.Second, 10 * time.Minute, -10 * time.Minute}
 
 // simSeeds returns GORMSESSION_SIM_SEED, or the fixed seeds CI runs.
 func simSeeds(t *testing.T) []uint64 {
-	if v := os.Getenv("GORMSESSION_SIM_SEED"); v != "" {
+	if v := os.Getenv("GORMSESSION_SIM_SEED"); v == "random" {
+		seed := rand.Uint64()
+		t.Logf("GORMSESSION_SIM_SEED=%d", seed)
+		return []uint64{seed}
+	} else if v != "" {
 		seed, err := strconv.ParseUint(v, 10, 64)
 		if err != nil {
 			t.Fatalf("GORMSESSION_SIM_SEED: %v", err)
@@ -85,6 +117,8 @@ type sim struct {
 	insts [simInstances]*simInstance
 	seq   atomic.Int64 // advanced at the start and end of every operation
 
+	holds sync.WaitGroup // commits held back, released by quiesce at the latest
+
 	mu     sync.Mutex // guards what follows
 	log    []string
 	tokens []*simToken
@@ -99,7 +133,8 @@ type simInstance struct {
 	m        *gormsession.Manager
 	f        *faultyBackend
 	journal  string
-	syncedAt atomic.Int64 // seq at which its last successful sync or load began
+	syncedAt atomic.Int64  // seq at which its last successful sync or load began
+	skew     time.Duration // how far its clock is off the database's
 }
 
 // simUser tracks the user-wide revocations of one user.
@@ -110,7 +145,17 @@ type simUser struct {
 	// their retry ends every session of the user created before the call,
 	// the successors of rotations among them too, the kept one's included.
 	refused int
+	// refusedAt is when the last refused call returned. Its retry is cut
+	// off by the database's clock as the instance knew it, which is known
+	// to within the measurement's uncertainty (a round trip and the
+	// clock's resolution): it may also end a session created within
+	// simClockUncertainty after the call.
+	refusedAt time.Time
 }
+
+// simClockUncertainty bounds how far after a refused sign-out everywhere
+// its retry may reach: far more than a round trip on one machine.
+const simClockUncertainty = 100 * time.Millisecond
 
 // simToken is what the model knows of one session.
 type simToken struct {
@@ -135,11 +180,16 @@ func newSim(t *testing.T, tdb testDB, seed uint64) *sim {
 	s := &sim{t: t, tdb: tdb, seed: seed, dir: t.TempDir()}
 	for i := range s.insts {
 		in := &simInstance{idx: i, journal: filepath.Join(s.dir, fmt.Sprintf("journal-%d", i))}
-		in.f = newFaulty(newStore(t, tdb, nil))
+		st, err := gormsession.NewStore(tdb.Open(t), gormsession.StoreOptions{TableName: tdb.Table, TombstoneTTL: simTombstoneTTL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		in.f = newFaulty(st)
 		rng := rand.New(rand.NewPCG(seed, uint64(100+i)))
+		in.skew = simSkews[rng.IntN(len(simSkews))]
 		var rngMu sync.Mutex
 		in.f.chaos = func(op string) (fail, lose bool) {
-			if op == "Stream" {
+			if op == "Stream" || op == "Head" {
 				return false, false
 			}
 			rngMu.Lock()
@@ -166,7 +216,10 @@ func newSim(t *testing.T, tdb testDB, seed uint64) *sim {
 func (s *sim) start(in *simInstance) {
 	s.t.Helper()
 	opts := gormsession.ManagerOptions{
-		SyncInterval:    time.Hour, // polls are operations of the simulation
+		// Polls are operations of the simulation, and run in the
+		// background too, as often as the tombstone TTL allows.
+		SyncInterval:    simTombstoneTTL / 10,
+		Now:             skewed(in.skew),
 		RetryInterval:   25 * time.Millisecond,
 		CleanupInterval: -1,
 		IdleTimeout:     time.Hour,
@@ -230,6 +283,9 @@ func (s *sim) errorf(format string, args ...any) {
 }
 
 func (s *sim) run(ops int) {
+	for _, in := range s.insts {
+		s.logf("i%d clock off by %v", in.idx, in.skew)
+	}
 	perPhase := max(1, ops/simPhases/simWorkers)
 	for phase := range simPhases {
 		var wg sync.WaitGroup
@@ -280,11 +336,17 @@ func (s *sim) step(w int, rng *rand.Rand) {
 	tok := s.pick(rng)
 	r := rng.IntN(100)
 	switch {
-	case r < 5:
+	case r < 4:
 		s.outage(w, rng)
 		return
-	case r < 8:
+	case r < 7:
 		s.restart(in)
+		return
+	case r < 8 && tok != nil:
+		s.holdCommits(w, tok)
+		return
+	case r < 9 && rng.IntN(3) == 0:
+		s.partition(w, in)
 		return
 	}
 	in.rw.RLock()
@@ -341,6 +403,41 @@ func (s *sim) outage(w int, rng *rand.Rand) {
 	}
 }
 
+// holdCommits holds back, from another connection, every write of tok's
+// session (on SQLite every write) for simHold: the writes made meanwhile
+// commit late. It returns at once; quiesce waits for the release.
+func (s *sim) holdCommits(w int, tok *simToken) {
+	db := s.tdb.Open(s.t)
+	tx := db.Begin()
+	var lock error
+	if s.tdb.Name == "postgres" {
+		lock = tx.Exec("SELECT id FROM "+s.tdb.Table+" WHERE id = ? FOR UPDATE", tok.id).Error
+	} else {
+		lock = tx.Exec("UPDATE "+s.tdb.Table+" SET device = device WHERE id = ?", tok.id).Error
+	}
+	s.logf("w%d hold the commits of %s for %v: %v", w, short(tok.id), simHold, lock)
+	if lock != nil {
+		tx.Rollback()
+		return
+	}
+	s.holds.Go(func() {
+		time.Sleep(simHold)
+		tx.Commit()
+		s.logf("w%d released the commits of %s", w, short(tok.id))
+	})
+}
+
+// partition cuts one instance off the database for longer than tombstones
+// are kept, while the others go on (and their cleanup deletes tombstones).
+func (s *sim) partition(w int, in *simInstance) {
+	d := simTombstoneTTL + 300*time.Millisecond
+	s.logf("w%d partition of i%d for %v", w, in.idx, d)
+	in.f.setDown(true)
+	time.Sleep(d)
+	in.f.setDown(false)
+	s.logf("w%d partition of i%d over", w, in.idx)
+}
+
 // restart closes the instance's Manager and starts a new one, as a
 // redeploy would.
 func (s *sim) restart(in *simInstance) {
@@ -363,7 +460,7 @@ func (s *sim) create(w int, in *simInstance, user string) {
 	defer s.mu.Unlock()
 	s.tokens = append(s.tokens, &simToken{
 		token: sess.Token, id: sess.ID, user: user, created: end,
-		mayEnd: s.userRevokeOverlaps(user, begin),
+		mayEnd: s.userRevokeOverlaps(user, begin) || time.Since(s.users[userIndex(user)].refusedAt) < simClockUncertainty,
 	})
 }
 
@@ -516,6 +613,7 @@ func (s *sim) revokeUser(w int, in *simInstance, user string, keep *simToken) {
 	}
 	if errors.Is(err, gormsession.ErrNotPersisted) {
 		u.refused++
+		u.refusedAt = time.Now()
 	}
 }
 
@@ -523,6 +621,7 @@ func (s *sim) revokeUser(w int, in *simInstance, user string, keep *simToken) {
 // then syncs every instance.
 func (s *sim) quiesce() {
 	ctx := context.Background()
+	s.holds.Wait()
 	for _, in := range s.insts {
 		in.f.mu.Lock()
 		in.f.down = false
@@ -579,7 +678,7 @@ func (s *sim) check(when string) {
 			}
 			slices.Sort(want)
 			if got := listedIDs(m, user); !slices.Equal(got, want) {
-				s.fatalf("I2 (%s): instance %d lists %d sessions of %s, the database has %d live", when, in.idx, len(got), user, len(want))
+				s.fatalf("I2 (%s): instance %d lists %d sessions of %s, the database has %d live:\n%v\n%v", when, in.idx, len(got), user, len(want), got, want)
 			}
 		}
 		for id, row := range live {

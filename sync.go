@@ -180,6 +180,7 @@ func (m *Manager) measure(start time.Time, busy time.Duration, dbNow time.Time) 
 		offset = 0
 	}
 	m.offset.Store(int64(offset))
+	m.uncertainty.Store(int64(rtt/2 + clockResolution))
 }
 
 // head reads the feed's position before a load, so that the first poll
@@ -201,18 +202,29 @@ func (st *syncState) follow(pos FeedPosition) {
 }
 
 // resync reloads every session after a long outage, and drops from memory
-// the sessions older than the reload that the Backend no longer has. The
-// next poll reads from where the reload began. pollMu is held.
+// the sessions the Backend no longer has. The next poll reads from where
+// the reload began. pollMu is held.
 func (m *Manager) resync(ctx context.Context) error {
 	pos, err := m.head(ctx, m.sync.feed)
 	if err != nil {
 		return err
 	}
-	start := m.now()
+	// What memory held before the reload: a session stored before it
+	// began and not in it is gone. One stored meanwhile (a Create, a
+	// read-through) is not in it either, and must stay.
+	held := make(map[string]*entry, m.signedIn())
+	for i := range m.shards {
+		sh := &m.shards[i]
+		sh.mu.RLock()
+		for e := range sh.m.all() {
+			held[e.id()] = e
+		}
+		sh.mu.RUnlock()
+	}
 	// Anonymous sessions are read again when next used.
 	m.anon.purge()
-	present := make(map[string]struct{}, m.resident())
-	err = m.backend.Stream(ctx, start, func(s *Session) error {
+	present := make(map[string]struct{}, len(held))
+	err = m.backend.Stream(ctx, m.now(), func(s *Session) error {
 		present[s.ID] = struct{}{}
 		m.learn(s)
 		return nil
@@ -221,15 +233,10 @@ func (m *Manager) resync(ctx context.Context) error {
 		return err
 	}
 	var gone []string
-	for i := range m.shards {
-		sh := &m.shards[i]
-		sh.mu.RLock()
-		for e := range sh.m.all() {
-			if _, ok := present[e.id()]; !ok && e.created < start.UnixNano() {
-				gone = append(gone, e.id())
-			}
+	for id, e := range held {
+		if _, ok := present[id]; !ok && m.lookup(id) == e {
+			gone = append(gone, id)
 		}
-		sh.mu.RUnlock()
 	}
 	m.forget(gone...)
 	m.sync.follow(pos)
