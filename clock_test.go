@@ -326,3 +326,39 @@ func TestCreateWhoseReplyIsLostWhileAPollSeesItIsHeld(t *testing.T) {
 		}
 	})
 }
+
+// TestRollingDeployAnEarlierVersionsWritesReachTheFeed writes as an
+// instance of the previous version does, with its own statements (which
+// know nothing of seq): a revocation, an update and a sign-in. Instances of
+// this version must still learn of them, so that a rolling deploy leaves
+// no instance incoherent.
+func TestRollingDeployAnEarlierVersionsWritesReachTheFeed(t *testing.T) {
+	eachDB(t, func(t *testing.T, tdb testDB) {
+		m := newManager(t, newStore(t, tdb, nil), gormsession.ManagerOptions{SyncInterval: 50 * time.Millisecond})
+		revoked := create(t, m, gormsession.Attributes{UserID: "alice"})
+		updated := create(t, m, gormsession.Attributes{UserID: "alice", Data: []byte("v1")})
+		old := tdb.Open(t)
+		now := time.Now().UTC()
+		// The previous version's revoke and update statements, verbatim.
+		if err := old.Exec("UPDATE "+tdb.Table+" SET revoked_at = ?, updated_at = ?, data = NULL, version = version + 1 WHERE id = ? AND revoked_at IS NULL",
+			now, now, revoked.ID).Error; err != nil {
+			t.Fatal(err)
+		}
+		if err := old.Exec("UPDATE "+tdb.Table+" SET tenant_id = ?, device = ?, data = ?, updated_at = ?, expires_at = ?, version = version + 1 WHERE id = ? AND version = ? AND revoked_at IS NULL",
+			"", "", []byte("v2"), now, updated.ExpiresAt, updated.ID, updated.Version).Error; err != nil {
+			t.Fatal(err)
+		}
+		// And its insert, of a session this instance has not seen.
+		token := gormsession.NewToken()
+		if err := old.Exec("INSERT INTO "+tdb.Table+" (id, user_id, tenant_id, device, data, created_at, updated_at, expires_at, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)",
+			gormsession.HashToken(token), "alice", "", "", nil, now, now, now.Add(time.Hour)).Error; err != nil {
+			t.Fatal(err)
+		}
+		refusedWithin(t, m, revoked.Token, "revoked by an instance of the earlier version")
+		waitUntil(t, feedBound, func() bool {
+			got, ok := m.Get(updated.ID)
+			return ok && string(got.Data) == "v2"
+		})
+		waitUntil(t, feedBound, func() bool { return len(m.ListUser("alice")) == 2 })
+	})
+}

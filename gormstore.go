@@ -259,10 +259,12 @@ func dialectOf(dialect, t string) dialectSQL {
 	switch dialect {
 	case "postgres":
 		return dialectSQL{
-			now:       "clock_timestamp()",
+			// The statement's start, not clock_timestamp(): a stable
+			// value, which an index can be searched by.
+			now:       "statement_timestamp()",
 			nowMicros: "(extract(epoch FROM clock_timestamp()) * 1000000)::bigint",
 			ago: func(d time.Duration) string {
-				return fmt.Sprintf("clock_timestamp() - interval '%d microseconds'", d.Microseconds())
+				return fmt.Sprintf("statement_timestamp() - interval '%d microseconds'", d.Microseconds())
 			},
 			// The writing transaction's ID: a transaction that has not
 			// committed is at or after the horizon of every snapshot that
@@ -374,7 +376,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 			if err := conn.Table(s.table).AutoMigrate(&Model{}); err != nil {
 				return err
 			}
-			if err := s.dropFeedIndexOfOldVersions(conn); err != nil {
+			if err := s.installSeqTriggers(conn); err != nil {
 				return err
 			}
 			return s.installNotifyTrigger(conn)
@@ -387,8 +389,8 @@ func (s *Store) Migrate(ctx context.Context) error {
 	deadline := time.Now().Add(migrateRetryFor)
 	for attempt := 1; ; attempt++ {
 		err := s.db.WithContext(ctx).Table(s.table).AutoMigrate(migrationModel(s.dialect))
-		if err == nil {
-			err = s.dropFeedIndexOfOldVersions(s.db.WithContext(ctx))
+		if err == nil && s.dialect == "sqlite" {
+			err = s.installSeqTriggers(s.db.WithContext(ctx))
 		}
 		if err == nil {
 			return nil
@@ -404,16 +406,69 @@ func (s *Store) Migrate(ctx context.Context) error {
 	}
 }
 
-// dropFeedIndexOfOldVersions drops the index on updated_at that the change
-// feed of earlier versions read, if the table has it: the feed reads seq
-// now, and the index would only cost writes.
-func (s *Store) dropFeedIndexOfOldVersions(conn *gorm.DB) error {
-	name := strings.ReplaceAll("idx_"+s.table+"_updated_at", ".", "_")
-	mig := conn.Table(s.table).Migrator()
-	if !mig.HasIndex(&Model{}, name) {
-		return nil
+// seqFunction is the PostgreSQL trigger function that gives a change
+// written without a seq (by an earlier version of this package) its place
+// in the change feed.
+const seqFunction = `CREATE OR REPLACE FUNCTION gormsession_seq() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	NEW.seq := pg_current_xact_id()::text::bigint;
+	RETURN NEW;
+END
+$$`
+
+// installSeqTriggers adds, if the table lacks them, the triggers that give
+// a change written without a seq its place in the change feed: an insert
+// of a signed-in session with seq 0, an update that leaves seq as it was.
+// This version's statements always write seq, so the triggers' conditions
+// are false for them and no trigger body runs; they are there for
+// instances of an earlier version, which may run beside this one during a
+// rolling deploy and would otherwise write changes no new instance reads.
+// SQLite and PostgreSQL only (on MySQL and MariaDB the periodic resync
+// catches such changes). conn holds the migration lock on PostgreSQL.
+func (s *Store) installSeqTriggers(conn *gorm.DB) error {
+	_, bare, found := strings.Cut(s.table, ".")
+	if !found {
+		bare = s.table
 	}
-	return mig.DropIndex(&Model{}, name)
+	quote := func(name string) string {
+		var b strings.Builder
+		conn.Dialector.QuoteTo(&b, name)
+		return b.String()
+	}
+	d := dialectOf(s.dialect, s.quoted)
+	triggers := []struct{ name, when, event string }{
+		{bare + "_seq_insert", "NEW.seq = 0 AND NEW.user_id > ''", "INSERT"},
+		{bare + "_seq_update", "NEW.seq = OLD.seq", "UPDATE"},
+	}
+	for _, tr := range triggers {
+		var n int64
+		var err error
+		if s.dialect == "postgres" {
+			err = conn.Raw("SELECT count(*) FROM pg_trigger WHERE tgname = ? AND tgrelid = ?::regclass", tr.name, s.quoted).Scan(&n).Error
+		} else {
+			err = conn.Raw("SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name = ?", tr.name).Scan(&n).Error
+		}
+		if err != nil || n > 0 {
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		if s.dialect == "postgres" {
+			err = conn.Exec(seqFunction).Error
+			if err == nil {
+				err = conn.Exec("CREATE TRIGGER " + quote(tr.name) + " BEFORE " + tr.event + " ON " + s.quoted +
+					" FOR EACH ROW WHEN (" + tr.when + ") EXECUTE FUNCTION gormsession_seq()").Error
+			}
+		} else {
+			err = conn.Exec("CREATE TRIGGER " + quote(tr.name) + " AFTER " + tr.event + " ON " + s.quoted +
+				" FOR EACH ROW WHEN " + tr.when + " BEGIN UPDATE " + s.quoted + " SET seq = " + d.seq + " WHERE id = NEW.id; END").Error
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // notifyFunction is the PostgreSQL trigger function that announces a change

@@ -45,10 +45,12 @@ const DefaultTableName = "gormsession_sessions"
 // every row, and have no index on revoked_at (cleanup reads the table).
 //
 // Migrate upgrades a table of an earlier version in place: it adds seq and
-// its index (and, on SQLite and PostgreSQL, the triggers that give a
-// change written by an earlier version a place in the feed, so that both
-// versions can run side by side during a rolling deploy), and drops the
-// index on updated_at that the earlier change feed read.
+// its index and, on SQLite and PostgreSQL, the triggers that give a change
+// written by an earlier version a place in the feed, so that both versions
+// can run side by side during a rolling deploy. It keeps the index on
+// updated_at that the earlier change feed read, which instances of that
+// version still poll by; once none runs, drop it (idx_<table>_updated_at)
+// to save its cost on every write.
 //
 // Applications rarely use Model directly; it is exported so that the table
 // can be inspected, or created with the application's own tooling (with

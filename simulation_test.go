@@ -98,6 +98,10 @@ func TestSimulation(t *testing.T) {
 	ops := simOps(t)
 	for _, seed := range simSeeds(t) {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+			// Seeds run side by side, each on tables of its own: much of
+			// a run is waiting (held commits, partitions), which they
+			// overlap.
+			t.Parallel()
 			eachDB(t, func(t *testing.T, tdb testDB) {
 				s := newSim(t, tdb, seed)
 				defer s.closeAll()

@@ -662,10 +662,10 @@ func testChanges(t *testing.T, b gormsession.Backend) {
 	if err := b.Revoke(ctx, removed.ID); err != nil {
 		t.Fatal(err)
 	}
+	// A change may be reported again (on PostgreSQL, while any transaction
+	// older than it runs), so old may be among them: what matters is that
+	// the later ones are.
 	seen, pos := changes(t, cf, head.Cursor)
-	if c, ok := seen[old.ID]; ok && head.Ordered {
-		t.Errorf("Changes reported a session unchanged since Head: %v", describe(c.s))
-	}
 	if c, ok := seen[fresh.ID]; !ok || c.revoked || c.s.Version != fresh.Version || string(c.s.Data) != "v2" {
 		t.Errorf("Changes: updated session reported %v (revoked %v, version %d, data %q), want live at version %d with v2",
 			ok, c.revoked, c.s.Version, c.s.Data, fresh.Version)
