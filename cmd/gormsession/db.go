@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 
+	mysqldriver "github.com/go-sql-driver/mysql"
 	"gorm.io/driver/mysql"
 	"gorm.io/driver/postgres"
 	"gorm.io/driver/sqlite"
@@ -42,6 +43,9 @@ func parseDSN(dsn string) (target, error) {
 				sep = "&"
 			}
 			rest += sep + "parseTime=true"
+		}
+		if _, err := mysqldriver.ParseDSN(rest); err != nil {
+			return target{}, usagef("--dsn: %v", err)
 		}
 		return target{dialect: "mysql", dsn: rest}, nil
 	case hasScheme && (scheme == "sqlite" || scheme == "sqlite3" || scheme == "file"):
@@ -102,8 +106,8 @@ func (c connFlags) open(ctx context.Context, o openOptions) (*gorm.DB, error) {
 		d = sqlite.Open(t.dsn)
 	}
 	db, err := gorm.Open(d, &gorm.Config{Logger: logger.Discard, DisableAutomaticPing: true})
-	if err != nil {
-		return nil, fmt.Errorf("open the database: %w", err)
+	if err != nil { // the MySQL driver connects to read the server's version
+		return nil, fmt.Errorf("cannot reach the %s database: %w", t.dialect, err)
 	}
 	if o.offline {
 		return db, nil
