@@ -16,25 +16,25 @@ import (
 )
 
 // ListUser returns the live sessions of userID that are unexpired by the
-// database's clock, newest first, read from the database. An empty userID
+// database's clock, newest first, read from the database in one
+// statement. An empty userID
 // lists nothing: anonymous sessions belong to no user.
 func (s *Store) ListUser(ctx context.Context, userID string) ([]Session, error) {
 	if userID == "" {
 		return nil, nil
 	}
-	now, err := s.Now(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("gormsession: list sessions of user %q: %w", userID, err)
-	}
 	var out []Session
-	err = s.query(ctx, "list sessions of user "+userID, "SELECT "+selectColumns+" FROM "+s.quoted+
-		" WHERE user_id = ? AND user_id > '' AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)"+
-		" ORDER BY created_at DESC, id", []any{userID, now.UTC()}, func(sess *Session, _ bool) error {
+	err := s.query(ctx, "list sessions of user "+userID, "SELECT "+selectColumns+" FROM "+s.quoted+
+		" WHERE user_id = ? AND user_id > '' AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > "+s.clock()+")"+
+		" ORDER BY created_at DESC, id", []any{userID}, func(sess *Session, _ bool) error {
 		out = append(out, *sess)
 		return nil
 	})
 	return out, err
 }
+
+// clock is the database's clock in SQL, comparable with the stored times.
+func (s *Store) clock() string { return dialectOf(s.dialect, s.quoted).now }
 
 // Counts is what a table holds, as Count reports it: for one tenant, or
 // for the whole table. Live and expired are decided by the database's
@@ -62,11 +62,8 @@ type Counts struct {
 // whole table, or when byTenant is set for each tenant, ordered by tenant.
 // An empty table counts zero (one Counts, or none by tenant).
 func (s *Store) Count(ctx context.Context, byTenant bool) ([]Counts, error) {
-	now, err := s.Now(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("gormsession: count sessions: %w", err)
-	}
-	const live = "revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)"
+	now := s.clock()
+	live := "revoked_at IS NULL AND (expires_at IS NULL OR expires_at > " + now + ")"
 	tenant, group := "''", ""
 	if byTenant {
 		tenant, group = "tenant_id", " GROUP BY tenant_id ORDER BY tenant_id"
@@ -74,13 +71,12 @@ func (s *Store) Count(ctx context.Context, byTenant bool) ([]Counts, error) {
 	query := "SELECT " + tenant + "," +
 		" COALESCE(SUM(CASE WHEN user_id > '' AND " + live + " THEN 1 ELSE 0 END), 0)," +
 		" COALESCE(SUM(CASE WHEN user_id = '' AND " + live + " THEN 1 ELSE 0 END), 0)," +
-		" COALESCE(SUM(CASE WHEN revoked_at IS NULL AND expires_at <= ? THEN 1 ELSE 0 END), 0)," +
+		" COALESCE(SUM(CASE WHEN revoked_at IS NULL AND expires_at <= " + now + " THEN 1 ELSE 0 END), 0)," +
 		" COALESCE(SUM(CASE WHEN revoked_at IS NOT NULL THEN 1 ELSE 0 END), 0)," +
 		" MIN(CASE WHEN " + live + " THEN created_at END)," +
 		" MAX(CASE WHEN " + live + " THEN created_at END)" +
 		" FROM " + s.quoted + group
-	at := now.UTC()
-	rows, err := s.db.WithContext(ctx).Raw(query, at, at, at, at, at).Rows()
+	rows, err := s.db.WithContext(ctx).Raw(query).Rows()
 	if err != nil {
 		return nil, fmt.Errorf("gormsession: count sessions: %w", err)
 	}

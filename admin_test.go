@@ -141,7 +141,7 @@ func TestStoreMissingSchemaSaysWhatMigrateAdds(t *testing.T) {
 			t.Fatal(err)
 		}
 		got := strings.Join(m, ", ")
-		for _, want := range []string{"column revoked_at", "column version", "index idx_" + tdb.Table + "_expires_at"} {
+		for _, want := range []string{"column revoked_at", "column version", "column seq", "index idx_" + tdb.Table + "_expires_at", "index idx_" + tdb.Table + "_seq"} {
 			if !strings.Contains(got, want) {
 				t.Errorf("MissingSchema of an older table = %s; lacks %q", got, want)
 			}

@@ -260,7 +260,7 @@ func cleanupFlags(fs *flag.FlagSet) func(context.Context, *env) error {
 			return err
 		}
 		defer done()
-		n, err := removeExpired(ctx, st)
+		n, err := st.RemoveExpired(ctx)
 		if err != nil {
 			return err
 		}
@@ -272,11 +272,6 @@ func cleanupFlags(fs *flag.FlagSet) func(context.Context, *env) error {
 		fmt.Fprintf(e.stdout, "removed %s, and the tombstones older than %v\n", plural(int(n), "expired session"), *ttl)
 		return nil
 	}
-}
-
-// removeExpired runs the Store's cleanup.
-func removeExpired(ctx context.Context, st *gormsession.Store) (int64, error) {
-	return st.RemoveExpired(ctx, time.Now())
 }
 
 func migrateFlags(fs *flag.FlagSet) func(context.Context, *env) error {
