@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -88,7 +89,7 @@ func revokeUser(ctx context.Context, e *env, userID, except string) error {
 	if e.json {
 		return e.writeJSON(revokeResult{Revoked: len(ids), IDs: nonNil(ids)})
 	}
-	fmt.Fprintf(e.stdout, "revoked %s of user %q\n", plural(len(ids), "session"), userID)
+	fmt.Fprintf(e.out, "revoked %s of user %q\n", plural(len(ids), "session"), userID)
 	return nil
 }
 
@@ -115,10 +116,10 @@ func revokeSession(ctx context.Context, e *env, id string) error {
 		return e.writeJSON(res)
 	}
 	if !found {
-		fmt.Fprintf(e.stdout, "revoked 0 sessions: no live session %s\n", id[:12])
+		fmt.Fprintf(e.out, "revoked 0 sessions: no live session %s\n", id[:12])
 		return nil
 	}
-	fmt.Fprintf(e.stdout, "revoked 1 session (%s of user %q)\n", id[:12], sess.UserID)
+	fmt.Fprintf(e.out, "revoked 1 session (%s of user %q)\n", id[:12], sess.UserID)
 	return nil
 }
 
@@ -158,23 +159,22 @@ func sessionsFlags(fs *flag.FlagSet) func(context.Context, *env) error {
 			return e.writeJSON(out)
 		}
 		if len(list) == 0 {
-			fmt.Fprintf(e.stdout, "user %q has no live session\n", user)
+			fmt.Fprintf(e.out, "user %q has no live session\n", user)
 			return nil
 		}
-		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tDEVICE\tCREATED\tLAST ACTIVE\tEXPIRES")
+		rows := [][]string{{"ID", "DEVICE", "CREATED", "LAST ACTIVE", "EXPIRES"}}
 		for _, s := range list {
 			device := s.Device
 			if device == "" {
 				device = "-"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.ID[:12], device, showTime(s.CreatedAt, "-"),
-				showTime(s.UpdatedAt, "-"), showTime(s.ExpiresAt, "never"))
+			rows = append(rows, []string{s.ID[:12], device, showTime(s.CreatedAt, "-"),
+				showTime(s.UpdatedAt, "-"), showTime(s.ExpiresAt, "never")})
 		}
-		if err := tw.Flush(); err != nil {
+		if err := writeTable(e, rows, 0); err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stdout, "%s of user %q\n", plural(len(list), "live session"), user)
+		fmt.Fprintf(e.out, "%s of user %q\n", plural(len(list), "live session"), user)
 		return nil
 	}
 }
@@ -224,27 +224,27 @@ func statsFlags(fs *flag.FlagSet) func(context.Context, *env) error {
 
 // writeCounts writes Count's result as a table.
 func writeCounts(e *env, table string, counts []gormsession.Counts, byTenant bool) error {
-	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
-	head := "SIGNED IN\tANONYMOUS\tEXPIRED\tTOMBSTONES\tOLDEST\tNEWEST\t"
+	head := []string{"SIGNED IN", "ANONYMOUS", "EXPIRED", "TOMBSTONES", "OLDEST", "NEWEST", ""}
 	if byTenant {
-		head = "TENANT\t" + head
+		head = append([]string{"TENANT"}, head...)
 	}
-	fmt.Fprintln(tw, head)
+	rows := [][]string{head}
 	for _, c := range counts {
+		row := []string{fmt.Sprint(c.SignedIn), fmt.Sprint(c.Anonymous), fmt.Sprint(c.Expired), fmt.Sprint(c.Tombstones),
+			showTime(c.Oldest, "-"), showTime(c.Newest, "-"), ""}
 		if byTenant {
 			tenant := c.TenantID
 			if tenant == "" {
 				tenant = `""`
 			}
-			fmt.Fprintf(tw, "%s\t", tenant)
+			row = append([]string{tenant}, row...)
 		}
-		fmt.Fprintf(tw, "%d\t%d\t%d\t%d\t%s\t%s\t\n", c.SignedIn, c.Anonymous, c.Expired, c.Tombstones,
-			showTime(c.Oldest, "-"), showTime(c.Newest, "-"))
+		rows = append(rows, row)
 	}
-	if err := tw.Flush(); err != nil {
+	if err := writeTable(e, rows, tabwriter.AlignRight); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "table %s; live and expired by the database's clock; OLDEST and NEWEST: created, of the live sessions\n", table)
+	fmt.Fprintf(e.out, "table %s; live and expired by the database's clock; OLDEST and NEWEST: created, of the live sessions\n", table)
 	return nil
 }
 
@@ -269,7 +269,7 @@ func cleanupFlags(fs *flag.FlagSet) func(context.Context, *env) error {
 				Expired int64 `json:"expired_removed"`
 			}{n})
 		}
-		fmt.Fprintf(e.stdout, "removed %s, and the tombstones older than %v\n", plural(int(n), "expired session"), *ttl)
+		fmt.Fprintf(e.out, "removed %s, and the tombstones older than %v\n", plural(int(n), "expired session"), *ttl)
 		return nil
 	}
 }
@@ -306,11 +306,11 @@ func migrate(ctx context.Context, e *env) error {
 	}
 	switch {
 	case len(missing) == 0:
-		fmt.Fprintf(e.stdout, "table %s is up to date\n", st.TableName())
+		fmt.Fprintf(e.out, "table %s is up to date\n", st.TableName())
 	case missing[0] == "table":
-		fmt.Fprintf(e.stdout, "created table %s\n", st.TableName())
+		fmt.Fprintf(e.out, "created table %s\n", st.TableName())
 	default:
-		fmt.Fprintf(e.stdout, "added to table %s: %s\n", st.TableName(), strings.Join(missing, ", "))
+		fmt.Fprintf(e.out, "added to table %s: %s\n", st.TableName(), strings.Join(missing, ", "))
 	}
 	return nil
 }
@@ -338,17 +338,28 @@ func printSchema(ctx context.Context, e *env) error {
 		return e.writeJSON(out)
 	}
 	t, _ := parseDSN(e.conn.dsn)
-	fmt.Fprintf(e.stdout, "-- The gormsession sessions table %s on %s, as migrate creates it.\n"+
+	fmt.Fprintf(e.out, "-- The gormsession sessions table %s on %s, as migrate creates it.\n"+
 		"-- Statements marked dialect-specific exist only on this dialect or take a form only it has.\n",
 		st.TableName(), t.dialect)
 	for _, s := range stmts {
-		fmt.Fprintln(e.stdout)
+		e.out.WriteString("\n")
 		if s.DialectSpecific != "" {
-			fmt.Fprintf(e.stdout, "-- dialect-specific: %s\n", s.DialectSpecific)
+			fmt.Fprintf(e.out, "-- dialect-specific: %s\n", s.DialectSpecific)
 		}
-		fmt.Fprintf(e.stdout, "%s;\n", s.SQL)
+		fmt.Fprintf(e.out, "%s;\n", s.SQL)
 	}
 	return nil
+}
+
+// writeTable writes rows as columns aligned with spaces.
+func writeTable(e *env, rows [][]string, flags uint) error {
+	tw := tabwriter.NewWriter(e.out, 0, 4, 2, ' ', flags)
+	for _, row := range rows {
+		if _, err := io.WriteString(tw, strings.Join(row, "\t")+"\n"); err != nil {
+			return err
+		}
+	}
+	return tw.Flush()
 }
 
 // plural returns "1 session" or "n sessions".

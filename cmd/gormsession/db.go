@@ -165,7 +165,8 @@ func (e *env) openStore(ctx context.Context, o openOptions) (*gormsession.Store,
 		closeDB(db)
 		return nil, nil, usageError{err.Error()}
 	}
-	return st, func() { st.Close(); closeDB(db) }, nil
+	// The Store prepares no statement: only the database to close.
+	return st, func() { closeDB(db) }, nil
 }
 
 // checkTableName rejects an empty table name early; NewStore checks the

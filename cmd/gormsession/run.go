@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -50,7 +51,8 @@ var commands = []command{
 
 // env is what every command works with: its flags, output and database.
 type env struct {
-	stdout io.Writer
+	// out is what the command writes, to stdout once it succeeded.
+	out    *bytes.Buffer
 	json   bool
 	conn   connFlags
 	getenv func(string) string
@@ -82,11 +84,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		}
 	}
 	if cmd == nil {
-		fmt.Fprintf(stderr, "%s: unknown command %q\n", commandName, args[0])
+		say(stderr, "%s: unknown command %q\n", commandName, args[0])
 		usage(stderr)
 		return exitUsage
 	}
-	e := &env{stdout: stdout, getenv: getenv}
+	e := &env{out: new(bytes.Buffer), getenv: getenv}
 	fs := flag.NewFlagSet(commandName+" "+cmd.name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&e.conn.dsn, "dsn", getenv("DATABASE_URL"), "the database: a postgres:// or mysql:// URL, or a SQLite file (env DATABASE_URL)")
@@ -100,11 +102,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		commandUsage(stdout, cmd, fs)
 		return exitOK
 	case err != nil:
-		fmt.Fprintf(stderr, "%s %s: %v\n", commandName, cmd.name, err)
+		say(stderr, "%s %s: %v\n", commandName, cmd.name, err)
 		commandUsage(stderr, cmd, fs)
 		return exitUsage
 	case fs.NArg() > 0:
-		fmt.Fprintf(stderr, "%s %s: unexpected argument %q\n", commandName, cmd.name, fs.Arg(0))
+		say(stderr, "%s %s: unexpected argument %q\n", commandName, cmd.name, fs.Arg(0))
 		commandUsage(stderr, cmd, fs)
 		return exitUsage
 	}
@@ -114,13 +116,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		defer cancel()
 	}
 	if err := do(ctx, e); err != nil {
-		fmt.Fprintf(stderr, "%s %s: %v\n", commandName, cmd.name, err)
+		say(stderr, "%s %s: %v\n", commandName, cmd.name, err)
 		if errors.As(err, new(usageError)) {
 			return exitUsage
 		}
 		return exitFailed
 	}
+	if _, err := stdout.Write(e.out.Bytes()); err != nil {
+		say(stderr, "%s %s: write the output: %v\n", commandName, cmd.name, err)
+		return exitFailed
+	}
 	return exitOK
+}
+
+// say writes a message for the person at the terminal; a failure to write
+// it leaves nothing to do.
+func say(w io.Writer, format string, args ...any) {
+	_, _ = fmt.Fprintf(w, format, args...)
 }
 
 func envOr(getenv func(string) string, key, def string) string {
@@ -131,19 +143,23 @@ func envOr(getenv func(string) string, key, def string) string {
 }
 
 func usage(w io.Writer) {
-	fmt.Fprintf(w, "%s: the operator's tool for a gormsession sessions table\n\nUsage:\n\n", commandName)
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: the operator's tool for a gormsession sessions table\n\nUsage:\n\n", commandName)
 	for _, c := range commands {
-		fmt.Fprintf(w, "\t%s %s %s\n\t\t%s\n", commandName, c.name, c.args, c.about)
+		fmt.Fprintf(&b, "\t%s %s %s\n\t\t%s\n", commandName, c.name, c.args, c.about)
 	}
-	fmt.Fprintf(w, "\nEvery command takes --dsn (or DATABASE_URL), --table, --json and --timeout.\n"+
+	fmt.Fprintf(&b, "\nEvery command takes --dsn (or DATABASE_URL), --table, --json and --timeout.\n"+
 		"Run '%s COMMAND -h' for a command's flags. Exit status: 0 done, 1 failed, 2 usage.\n", commandName)
+	say(w, "%s", b.String())
 }
 
 func commandUsage(w io.Writer, c *command, fs *flag.FlagSet) {
-	fmt.Fprintf(w, "Usage: %s %s %s\n\n%s.\n\nFlags:\n", commandName, c.name, c.args, strings.ToUpper(c.about[:1])+c.about[1:])
-	fs.SetOutput(w)
+	var b strings.Builder
+	fmt.Fprintf(&b, "Usage: %s %s %s\n\n%s.\n\nFlags:\n", commandName, c.name, c.args, strings.ToUpper(c.about[:1])+c.about[1:])
+	fs.SetOutput(&b)
 	fs.PrintDefaults()
 	fs.SetOutput(io.Discard)
+	say(w, "%s", b.String())
 }
 
 // sessionIDPattern is what a session ID is: a hex SHA-256, as HashToken
@@ -160,7 +176,7 @@ func checkSessionID(flagName, id string) error {
 
 // writeJSON writes v as indented JSON.
 func (e *env) writeJSON(v any) error {
-	enc := json.NewEncoder(e.stdout)
+	enc := json.NewEncoder(e.out)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
 }
