@@ -89,9 +89,11 @@ func signIn(t *testing.T, st *gormsession.Store, user, tenant string) gormsessio
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer m.Close()
 	s, err := m.Create(ctx, gormsession.Attributes{UserID: user, TenantID: tenant, Device: "Firefox on Linux", Lifetime: time.Hour})
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Close(); err != nil {
 		t.Fatal(err)
 	}
 	return s
