@@ -318,7 +318,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 		}{
 			{"malformed session ID", d.args("revoke", "--session", "not-an-id"), exitUsage, `--session "not-an-id" is not a session ID`},
 			{"session ID in capitals", d.args("revoke", "--session", strings.ToUpper(alice.ID)), exitUsage, "is not a session ID"},
-			{"short session ID", d.args("revoke", "--session", alice.ID[:12]), exitUsage, "is not a session ID"},
+			{"short session ID", d.args("revoke", "--session", alice.ID[:12]), exitUsage, "is not a session ID but the start of one"},
 			{"malformed --except", d.args("revoke", "--user", "alice", "--except", "x"), exitUsage, `--except "x" is not a session ID`},
 			{"empty user", d.args("revoke", "--user", ""), exitUsage, "--user is empty"},
 			{"blank user", d.args("revoke", "--user", "  "), exitUsage, "--user is empty"},

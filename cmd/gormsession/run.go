@@ -163,13 +163,20 @@ func commandUsage(w io.Writer, c *command, fs *flag.FlagSet) {
 }
 
 // sessionIDPattern is what a session ID is: a hex SHA-256, as HashToken
-// makes it.
-var sessionIDPattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
+// makes it; shortIDPattern is the start of one, as the sessions table shows it.
+var (
+	sessionIDPattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
+	shortIDPattern   = regexp.MustCompile(`^[0-9a-f]{8,63}$`)
+)
 
 // checkSessionID returns a usage error unless id is a session ID.
 func checkSessionID(flagName, id string) error {
-	if !sessionIDPattern.MatchString(id) {
-		return usagef("--%s %q is not a session ID (64 lowercase hex digits, as 'sessions --json' shows it)", flagName, id)
+	switch {
+	case sessionIDPattern.MatchString(id):
+	case shortIDPattern.MatchString(id):
+		return usagef("--%s %q is not a session ID but the start of one: give all 64 hex digits, as 'sessions --user ID --json' shows them", flagName, id)
+	default:
+		return usagef("--%s %q is not a session ID (64 lowercase hex digits, as 'sessions --user ID --json' shows it)", flagName, id)
 	}
 	return nil
 }
