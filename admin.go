@@ -16,9 +16,9 @@ import (
 )
 
 // ListUser returns the live sessions of userID that are unexpired by the
-// database's clock, newest first, read from the database in one
-// statement. An empty userID
-// lists nothing: anonymous sessions belong to no user.
+// database's clock, newest first, read from the database in one statement
+// (Manager.ListUser reads a Manager's memory). An empty userID lists
+// nothing: anonymous sessions belong to no user.
 func (s *Store) ListUser(ctx context.Context, userID string) ([]Session, error) {
 	if userID == "" {
 		return nil, nil
@@ -176,11 +176,12 @@ func (s *Store) MissingSchema(ctx context.Context) ([]string, error) {
 }
 
 // parseModel returns GORM's schema of model on the Store's table: the
-// columns and indexes, with the index names Migrate gives them.
+// columns and indexes, with the index names Migrate gives them (GORM names
+// the indexes of schema.table after the table alone).
 func (s *Store) parseModel(model any) (*schema.Schema, error) {
-	stmt := &gorm.Statement{DB: s.db.Table(s.table)}
-	stmt.Table = s.table
-	if err := stmt.ParseWithSpecialTableName(model, s.table); err != nil {
+	tx := s.db.Table(s.table)
+	stmt := &gorm.Statement{DB: tx}
+	if err := stmt.ParseWithSpecialTableName(model, tx.Statement.Table); err != nil {
 		return nil, fmt.Errorf("gormsession: parse the model of %s: %w", s.table, err)
 	}
 	return stmt.Schema, nil

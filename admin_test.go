@@ -228,3 +228,38 @@ func TestSchemaSQLMakesATableTheStoreAccepts(t *testing.T) {
 		})
 	})
 }
+
+// TestMissingSchemaOfASchemaQualifiedTable: on PostgreSQL a table may be
+// schema.table; its indexes and trigger are found under the names Migrate
+// gives them, and SchemaSQL creates them there.
+func TestMissingSchemaOfASchemaQualifiedTable(t *testing.T) {
+	tdb := testdb.Postgres(t)
+	db := tdb.Open(t)
+	schema := uniqueTable()
+	if err := db.Exec(fmt.Sprintf("CREATE SCHEMA %q", schema)).Error; err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Exec(fmt.Sprintf("DROP SCHEMA %q CASCADE", schema)) })
+	ctx := context.Background()
+	for _, migrate := range []bool{true, false} {
+		table := schema + "." + uniqueTable()
+		st, err := gormsession.NewStore(db, gormsession.StoreOptions{TableName: table, SkipMigrate: !migrate})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !migrate {
+			stmts, err := st.SchemaSQL()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range stmts {
+				if err := db.Exec(s.SQL).Error; err != nil {
+					t.Fatalf("%s: %v", s.SQL, err)
+				}
+			}
+		}
+		if m, err := st.MissingSchema(ctx); err != nil || len(m) != 0 {
+			t.Fatalf("MissingSchema of %s (migrated: %v) = %v, %v; want nothing", table, migrate, m, err)
+		}
+	}
+}
