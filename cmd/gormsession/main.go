@@ -39,6 +39,17 @@
 // module to the library's go.mod. What cobra would add (generated shell
 // completion, nested command trees, a help renderer) does not pay for a
 // dependency that every user of the library would find in its module graph.
+//
+// # Why in the library's module
+//
+// The command is part of the root module, so that one version tag installs
+// it: a nested module would need a replace directive to build against the
+// library in this repository, and go install pkg@version refuses a module
+// whose go.mod has one. Its drivers (SQLite, PostgreSQL, MySQL) are thus
+// requirements of the root module, as the SQLite and PostgreSQL drivers
+// already were for its tests; no library package imports any of them, so
+// an application builds only the driver it chose (a test checks the
+// library's import graph with go list -deps).
 package main
 
 import (
