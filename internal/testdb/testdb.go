@@ -1,12 +1,12 @@
 // Package testdb opens the databases that gormsession's tests run on: a
-// SQLite file of the test's own, always, and PostgreSQL when it is
-// reachable. It also has the GORM loggers and the clock the tests measure
-// with. It is for tests only.
+// SQLite file of the test's own, always, PostgreSQL when it is reachable,
+// and MySQL/MariaDB for the tests that ask for it (MySQL). It also has the
+// GORM loggers and the clock the tests measure with. It is for tests only.
 //
-// An unreachable PostgreSQL skips its tests, unless GORMSESSION_REQUIRE_DB
-// (a comma-separated list such as "postgres,mysql") names it: then they
-// fail. The PostgreSQL DSN is GORMSESSION_POSTGRES_DSN, else
-// DefaultPostgresDSN.
+// An unreachable PostgreSQL or MySQL skips its tests, unless
+// GORMSESSION_REQUIRE_DB (a comma-separated list such as "postgres,mysql")
+// names it: then they fail. The DSNs are GORMSESSION_POSTGRES_DSN and
+// GORMSESSION_MYSQL_DSN, else DefaultPostgresDSN and DefaultMySQLDSN.
 package testdb
 
 import (
@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"gorm.io/driver/mysql"
 	"gorm.io/driver/postgres"
 	"gorm.io/driver/sqlite"
 	"gorm.io/gorm"
@@ -33,9 +34,32 @@ import (
 // GORMSESSION_POSTGRES_DSN is not set.
 const DefaultPostgresDSN = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
 
+// DefaultMySQLDSN is the MySQL or MariaDB the tests use when
+// GORMSESSION_MYSQL_DSN is not set.
+const DefaultMySQLDSN = "root@tcp(127.0.0.1:3306)/test?parseTime=true&loc=UTC"
+
+// MySQLDSN returns GORMSESSION_MYSQL_DSN, else DefaultMySQLDSN.
+func MySQLDSN() string {
+	if dsn := os.Getenv("GORMSESSION_MYSQL_DSN"); dsn != "" {
+		return dsn
+	}
+	return DefaultMySQLDSN
+}
+
+// MySQL returns the MySQL/MariaDB test database, after checking that it
+// is reachable (skipping or failing the test when it is not, as for
+// PostgreSQL). The test's table is dropped when the test ends.
+func MySQL(t testing.TB) DB {
+	t.Helper()
+	d := DB{Name: "mysql", DSN: MySQLDSN(), Table: UniqueName("gs_test_")}
+	admin := d.Open(t)
+	DropOnCleanup(t, admin, d.Table)
+	return d
+}
+
 // DB is one database a test runs on, with a table name of the test's own.
 type DB struct {
-	// Name is "sqlite" or "postgres".
+	// Name is "sqlite", "postgres" or "mysql".
 	Name string
 	// DSN opens the database (for SQLite: the file with its options).
 	DSN string
@@ -163,8 +187,16 @@ func DropOnCleanup(t testing.TB, db *gorm.DB, table string) {
 // does not answer a ping skips or fails the test (see the package doc).
 func (d DB) Open(t testing.TB) *gorm.DB {
 	t.Helper()
-	db, err := OpenDSN(d.DSN)
-	if err == nil && d.Name == "postgres" {
+	var (
+		db  *gorm.DB
+		err error
+	)
+	if d.Name == "mysql" {
+		db, err = gorm.Open(mysql.Open(d.DSN), &gorm.Config{Logger: logger.Discard})
+	} else {
+		db, err = OpenDSN(d.DSN)
+	}
+	if err == nil && d.Name != "sqlite" {
 		sqlDB, _ := db.DB()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		err = sqlDB.PingContext(ctx)
@@ -174,13 +206,13 @@ func (d DB) Open(t testing.TB) *gorm.DB {
 		}
 	}
 	if err != nil {
-		if d.Name != "postgres" {
+		if d.Name == "sqlite" {
 			t.Fatalf("open %s: %v", d.Name, err)
 		}
-		if Required("postgres") {
-			t.Fatalf("PostgreSQL at %s is unreachable and GORMSESSION_REQUIRE_DB requires it: %v", d.DSN, err)
+		if Required(d.Name) {
+			t.Fatalf("%s at %s is unreachable and GORMSESSION_REQUIRE_DB requires it: %v", d.Name, d.DSN, err)
 		}
-		t.Skipf("PostgreSQL unreachable (set GORMSESSION_POSTGRES_DSN): %v", err)
+		t.Skipf("%s unreachable (set GORMSESSION_%s_DSN): %v", d.Name, strings.ToUpper(d.Name), err)
 	}
 	CloseOnCleanup(t, db)
 	return db
