@@ -129,8 +129,8 @@ func aggregateTime(v any) (time.Time, error) {
 
 // MissingSchema returns what Migrate would add to the table: "table" when
 // there is none; else each missing column ("column version") and index
-// ("index idx_..._revoked_at"), and on PostgreSQL a missing NOTIFY trigger
-// ("trigger ..._notify"). It is empty for a table of the current schema,
+// ("index idx_..._revoked_at"), and each missing trigger ("trigger
+// ..._seq_update"; on PostgreSQL also "trigger ..._notify"). It is empty for a table of the current schema,
 // and reads the database's catalog only; it changes nothing.
 //
 // It is derived from the model and the migration, so it follows them: a
@@ -161,15 +161,20 @@ func (s *Store) MissingSchema(ctx context.Context) ([]string, error) {
 			missing = append(missing, "index "+idx.Name)
 		}
 	}
+	var triggers []string
+	for _, tr := range s.seqTriggers() {
+		triggers = append(triggers, tr.name)
+	}
 	if s.dialect == "postgres" {
-		var n int64
-		err := db.Raw("SELECT count(*) FROM pg_trigger WHERE tgname = ? AND tgrelid = ?::regclass",
-			s.notifyTrigger(), s.quoted).Scan(&n).Error
+		triggers = append(triggers, s.notifyTrigger())
+	}
+	for _, name := range triggers {
+		has, err := s.hasTrigger(db, name)
 		if err != nil {
 			return nil, fmt.Errorf("gormsession: check schema of %s: %w", s.table, err)
 		}
-		if n == 0 {
-			missing = append(missing, "trigger "+s.notifyTrigger())
+		if !has {
+			missing = append(missing, "trigger "+name)
 		}
 	}
 	return missing, nil
@@ -208,8 +213,9 @@ type Statement struct {
 
 // SchemaSQL returns the statements that create the table on the Store's
 // dialect as Migrate does, without running them and without reading the
-// database: the table, its indexes, and on PostgreSQL the NOTIFY function
-// and trigger. A table made with them is one that a Store with
+// database: the table, its indexes, on SQLite and PostgreSQL the triggers
+// that keep an earlier version's writes in the change feed, and on
+// PostgreSQL the NOTIFY function and trigger. A table made with them is one that a Store with
 // StoreOptions.SkipMigrate accepts. They are derived from the model by
 // GORM's migrator, as Migrate's are.
 func (s *Store) SchemaSQL() ([]Statement, error) {
@@ -239,6 +245,13 @@ func (s *Store) SchemaSQL() ([]Statement, error) {
 			st.DialectSpecific = "partial index (PostgreSQL and SQLite): it leaves out rows no query by it reads; MySQL and MariaDB index every row"
 		}
 		out = append(out, st)
+	}
+	seqWhy := "SQLite and PostgreSQL: gives a change written without a seq (by an earlier version, during a rolling deploy) its place in the change feed; this version's statements never fire it"
+	for i, tr := range s.seqTriggers() {
+		if i == 0 && s.dialect == "postgres" {
+			out = append(out, Statement{SQL: seqFunction, DialectSpecific: seqWhy})
+		}
+		out = append(out, Statement{SQL: tr.create, DialectSpecific: seqWhy})
 	}
 	if s.dialect == "postgres" {
 		var b strings.Builder

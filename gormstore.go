@@ -416,55 +416,75 @@ BEGIN
 END
 $$`
 
-// installSeqTriggers adds, if the table lacks them, the triggers that give
-// a change written without a seq its place in the change feed: an insert
-// of a signed-in session with seq 0, an update that leaves seq as it was.
-// This version's statements always write seq, so the triggers' conditions
-// are false for them and no trigger body runs; they are there for
-// instances of an earlier version, which may run beside this one during a
-// rolling deploy and would otherwise write changes no new instance reads.
-// SQLite and PostgreSQL only (on MySQL and MariaDB the periodic resync
-// catches such changes). conn holds the migration lock on PostgreSQL.
-func (s *Store) installSeqTriggers(conn *gorm.DB) error {
+// seqTrigger is one of the triggers that give a change written without a
+// seq its place in the change feed (see installSeqTriggers).
+type seqTrigger struct{ name, create string }
+
+// seqTriggers returns the table's seq triggers on SQLite and PostgreSQL
+// (none on other dialects): an insert of a signed-in session with seq 0,
+// an update that leaves seq as it was.
+func (s *Store) seqTriggers() []seqTrigger {
+	if s.dialect != "postgres" && s.dialect != "sqlite" {
+		return nil
+	}
 	_, bare, found := strings.Cut(s.table, ".")
 	if !found {
 		bare = s.table
 	}
-	quote := func(name string) string {
-		var b strings.Builder
-		conn.Dialector.QuoteTo(&b, name)
-		return b.String()
-	}
 	d := dialectOf(s.dialect, s.quoted)
-	triggers := []struct{ name, when, event string }{
-		{bare + "_seq_insert", "NEW.seq = 0 AND NEW.user_id > ''", "INSERT"},
-		{bare + "_seq_update", "NEW.seq = OLD.seq", "UPDATE"},
-	}
-	for _, tr := range triggers {
-		var n int64
-		var err error
+	var out []seqTrigger
+	for _, tr := range []struct{ suffix, when, event string }{
+		{"_seq_insert", "NEW.seq = 0 AND NEW.user_id > ''", "INSERT"},
+		{"_seq_update", "NEW.seq = OLD.seq", "UPDATE"},
+	} {
+		var b strings.Builder
+		s.db.Dialector.QuoteTo(&b, bare+tr.suffix)
+		create := "CREATE TRIGGER " + b.String() + " AFTER " + tr.event + " ON " + s.quoted +
+			" FOR EACH ROW WHEN " + tr.when + " BEGIN UPDATE " + s.quoted + " SET seq = " + d.seq + " WHERE id = NEW.id; END"
 		if s.dialect == "postgres" {
-			err = conn.Raw("SELECT count(*) FROM pg_trigger WHERE tgname = ? AND tgrelid = ?::regclass", tr.name, s.quoted).Scan(&n).Error
-		} else {
-			err = conn.Raw("SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name = ?", tr.name).Scan(&n).Error
+			create = "CREATE TRIGGER " + b.String() + " BEFORE " + tr.event + " ON " + s.quoted +
+				" FOR EACH ROW WHEN (" + tr.when + ") EXECUTE FUNCTION gormsession_seq()"
 		}
-		if err != nil || n > 0 {
+		out = append(out, seqTrigger{name: bare + tr.suffix, create: create})
+	}
+	return out
+}
+
+// hasTrigger reports whether the table has the trigger name.
+func (s *Store) hasTrigger(conn *gorm.DB, name string) (bool, error) {
+	var n int64
+	var err error
+	if s.dialect == "postgres" {
+		err = conn.Raw("SELECT count(*) FROM pg_trigger WHERE tgname = ? AND tgrelid = ?::regclass", name, s.quoted).Scan(&n).Error
+	} else {
+		err = conn.Raw("SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name = ?", name).Scan(&n).Error
+	}
+	return n > 0, err
+}
+
+// installSeqTriggers adds the seq triggers (see seqTriggers) the table
+// lacks. This version's statements always write seq, so the triggers'
+// conditions are false for them and no trigger body runs; they are there
+// for instances of an earlier version, which may run beside this one
+// during a rolling deploy and would otherwise write changes no new
+// instance reads. On MySQL and MariaDB, which have none, the periodic
+// resync catches such changes. conn holds the migration lock on
+// PostgreSQL.
+func (s *Store) installSeqTriggers(conn *gorm.DB) error {
+	for _, tr := range s.seqTriggers() {
+		has, err := s.hasTrigger(conn, tr.name)
+		if err != nil || has {
 			if err != nil {
 				return err
 			}
 			continue
 		}
 		if s.dialect == "postgres" {
-			err = conn.Exec(seqFunction).Error
-			if err == nil {
-				err = conn.Exec("CREATE TRIGGER " + quote(tr.name) + " BEFORE " + tr.event + " ON " + s.quoted +
-					" FOR EACH ROW WHEN (" + tr.when + ") EXECUTE FUNCTION gormsession_seq()").Error
+			if err := conn.Exec(seqFunction).Error; err != nil {
+				return err
 			}
-		} else {
-			err = conn.Exec("CREATE TRIGGER " + quote(tr.name) + " AFTER " + tr.event + " ON " + s.quoted +
-				" FOR EACH ROW WHEN " + tr.when + " BEGIN UPDATE " + s.quoted + " SET seq = " + d.seq + " WHERE id = NEW.id; END").Error
 		}
-		if err != nil {
+		if err := conn.Exec(tr.create).Error; err != nil {
 			return err
 		}
 	}
