@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gormsession/gormsession"
 	"github.com/gormsession/gormsession/internal/testdb"
 )
 
@@ -206,5 +207,66 @@ func TestInstancesStartTogether(t *testing.T) {
 	close(started)
 	if n := len(started); n != 4 {
 		t.Fatalf("%d of 4 instances came up", n)
+	}
+}
+
+// TestHeldBackSignOutReachesOtherInstance holds the row of a session
+// locked by a concurrent transaction while instance A signs it out, for
+// longer than the overlap an earlier change feed read back (2 s): A's
+// UPDATE waits, and commits when the lock is released. B must refuse the
+// token within its bound (one poll interval plus a poll) of that commit,
+// with NOTIFY and with polling alone.
+func TestHeldBackSignOutReachesOtherInstance(t *testing.T) {
+	dsn, db := postgresDSN(t)
+	const hold = 5 * time.Second
+	for _, tt := range []struct {
+		name string
+		args []string
+	}{
+		{"defaults", nil},
+		{"polling", []string{"-notify=false"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			table := freshTable(t, dsn)
+			args := append([]string{"-table", table}, tt.args...)
+			a := StartApp(t, AppOptions{DatabaseURL: dsn, Args: args})
+			b := StartApp(t, AppOptions{DatabaseURL: dsn, Args: args})
+			token := mustLogin(t, a.BaseURL, "alice")
+			if s := me(t, b.BaseURL, token); s != http.StatusOK {
+				t.Fatalf("a session created on A is unknown on B: %d", s)
+			}
+			tx := db.Begin()
+			if err := tx.Exec("SELECT id FROM "+table+" WHERE id = ? FOR UPDATE", gormsession.HashToken(token)).Error; err != nil {
+				tx.Rollback()
+				t.Fatal(err)
+			}
+			logout := make(chan error, 1)
+			go func() {
+				s, err := bearer(http.MethodPost, a.BaseURL+"/api/logout", token)
+				if err == nil && s >= 300 {
+					err = fmt.Errorf("logout on A: status %d", s)
+				}
+				logout <- err
+			}()
+			time.Sleep(hold)
+			select {
+			case err := <-logout:
+				t.Fatalf("the sign-out returned while its write was held back: %v", err)
+			default:
+			}
+			if err := tx.Commit().Error; err != nil {
+				t.Fatal(err)
+			}
+			committed := time.Now()
+			if err := <-logout; err != nil {
+				t.Fatal(err)
+			}
+			// The bound is a poll interval (1 s) plus a poll; a busy
+			// machine gets a margin on top.
+			if !rejectedWithin(t, b, token, 5*time.Second) {
+				t.Fatalf("B still accepts a token signed out on A %v after the sign-out committed", time.Since(committed))
+			}
+			t.Logf("%s: held back %v; B refused the token %v after the commit", tt.name, hold, time.Since(committed).Round(time.Millisecond))
+		})
 	}
 }
