@@ -121,3 +121,64 @@ func TestMariaDBHostileTableNamesAreRejected(t *testing.T) {
 		}
 	}
 }
+
+// TestMariaDBLateCommitIsCaughtByTheResync is the bound the README states
+// for MySQL and MariaDB, which offer no snapshot horizon to read the change
+// feed against: a revocation whose commit a concurrent transaction holds
+// back for longer than the feed's window (5 s) is not in the feed, and the
+// periodic reload (ResyncInterval) catches it. Skewed clocks do not enter:
+// the window is the database's clock.
+func TestMariaDBLateCommitIsCaughtByTheResync(t *testing.T) {
+	ctx := context.Background()
+	table := testdb.UniqueName("gs_e2e_")
+	db := openMariaDB(t)
+	t.Cleanup(func() { db.Exec("DROP TABLE IF EXISTS `" + table + "`") })
+	manager := func(now func() time.Time) *gormsession.Manager {
+		st, err := gormsession.NewStore(openMariaDB(t), gormsession.StoreOptions{TableName: table})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := gormsession.NewManager(ctx, st, gormsession.ManagerOptions{
+			SyncInterval: 100 * time.Millisecond, ResyncInterval: time.Second, Now: now,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = m.Close() })
+		return m
+	}
+	a := manager(func() time.Time { return time.Now().Add(-10 * time.Minute) })
+	b := manager(nil)
+	s, err := a.Create(ctx, gormsession.Attributes{UserID: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := b.Resolve(ctx, s.Token); !ok {
+		t.Fatal("B does not read through a session created on A")
+	}
+	tx := db.Begin()
+	if err := tx.Exec("SELECT id FROM `"+table+"` WHERE id = ? FOR UPDATE", s.ID).Error; err != nil {
+		tx.Rollback()
+		t.Fatal(err)
+	}
+	revoked := make(chan error, 1)
+	go func() { revoked <- a.Revoke(ctx, s.ID) }()
+	time.Sleep(6 * time.Second)
+	if err := tx.Commit().Error; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-revoked; err != nil {
+		t.Fatal(err)
+	}
+	committed := time.Now()
+	for {
+		if _, ok := b.Resolve(ctx, s.Token); !ok {
+			break
+		}
+		if time.Since(committed) > 5*time.Second {
+			t.Fatalf("B still accepts the token %v after the late revocation committed (ResyncInterval 1 s)", time.Since(committed))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Logf("refused on B %v after the commit; reloads on B: %d", time.Since(committed).Round(time.Millisecond), b.Stats().Resyncs)
+}
