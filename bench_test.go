@@ -219,21 +219,52 @@ func fillRows(b *testing.B, db *gorm.DB, table string, n, anon int, token func(i
 }
 
 // BenchmarkIdlePoll measures one poll of the change feed on a table of
-// 100,000 sessions none of which changed: the cost a Manager pays every
-// SyncInterval (by default once a second) when nothing happens.
+// 100,000 and of 1,000,000 sessions none of which changed: the cost a
+// Manager pays every SyncInterval (by default once a second) when nothing
+// happens.
 func BenchmarkIdlePoll(b *testing.B) {
-	heads := map[*gormsession.Store]int64{} // read once: every row is older
-	benchIdle(b, func(ctx context.Context, st *gormsession.Store) error {
-		cursor, ok := heads[st]
-		if !ok {
-			head, err := st.Head(ctx)
-			if err != nil {
-				return err
-			}
-			cursor, heads[st] = head.Cursor, head.Cursor
+	for _, n := range []int{100_000, envInt(b, "GORMSESSION_BENCH_LARGE", 1_000_000)} {
+		b.Run(fmt.Sprintf("sessions=%d", n), func(b *testing.B) {
+			benchTable(b, n, func(b *testing.B, ctx context.Context, st *gormsession.Store, _ []string) {
+				head, err := st.Head(ctx)
+				if err != nil {
+					b.Fatal(err)
+				}
+				for b.Loop() {
+					if _, err := st.Changes(ctx, head.Cursor, func(*gormsession.Session, bool) error { return nil }); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkPollChanges measures a poll that carries 1,000 changes (the
+// activity of 1,000 sessions, written by one Touch between polls, not
+// timed) on a table of 100,000 sessions. rows/op is what each poll read.
+func BenchmarkPollChanges(b *testing.B) {
+	const changed = 1000
+	benchTable(b, 100_000, func(b *testing.B, ctx context.Context, st *gormsession.Store, ids []string) {
+		head, err := st.Head(ctx)
+		if err != nil {
+			b.Fatal(err)
 		}
-		_, err := st.Changes(ctx, cursor, func(*gormsession.Session, bool) error { return nil })
-		return err
+		cursor, rows, at := head.Cursor, 0, time.Now().UTC()
+		for b.Loop() {
+			b.StopTimer()
+			at = at.Add(time.Second)
+			if err := st.Touch(ctx, ids[:changed], at); err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+			pos, err := st.Changes(ctx, cursor, func(*gormsession.Session, bool) error { rows++; return nil })
+			if err != nil {
+				b.Fatal(err)
+			}
+			cursor = pos.Cursor
+		}
+		b.ReportMetric(float64(rows)/float64(b.N), "rows/op")
 	})
 }
 
@@ -242,21 +273,24 @@ func BenchmarkIdlePoll(b *testing.B) {
 // cleanup costs every CleanupInterval (5 minutes) when there is nothing to
 // remove.
 func BenchmarkIdleCleanup(b *testing.B) {
-	benchIdle(b, func(ctx context.Context, st *gormsession.Store) error {
-		_, err := st.RemoveExpired(ctx)
-		return err
+	benchTable(b, 100_000, func(b *testing.B, ctx context.Context, st *gormsession.Store, _ []string) {
+		for b.Loop() {
+			if _, err := st.RemoveExpired(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
 	})
 }
 
-// benchIdle measures op on a table of 100,000 unchanging sessions, on
-// SQLite and on PostgreSQL.
-func benchIdle(b *testing.B, op func(context.Context, *gormsession.Store) error) {
+// benchTable runs bench on a table of n unchanging signed-in sessions
+// (whose IDs it is given), on SQLite and on PostgreSQL.
+func benchTable(b *testing.B, n int, bench func(*testing.B, context.Context, *gormsession.Store, []string)) {
 	for _, name := range []string{"sqlite", "postgres"} {
 		b.Run(name, func(b *testing.B) {
 			tdb := benchDB(b, name)
 			db := tdb.Open(b)
 			st := newStore(b, tdb, db)
-			fillSessions(b, db, tdb.Table, 100_000, 0)
+			fillSessions(b, db, tdb.Table, n, 0)
 			// Statistics, as the database keeps them for a table in use
 			// (PostgreSQL's autovacuum; SQLite has none to gather).
 			if name == "postgres" {
@@ -264,13 +298,12 @@ func benchIdle(b *testing.B, op func(context.Context, *gormsession.Store) error)
 					b.Fatal(err)
 				}
 			}
-			ctx := context.Background()
-			b.ReportAllocs()
-			for b.Loop() {
-				if err := op(ctx, st); err != nil {
-					b.Fatal(err)
-				}
+			ids := make([]string, min(n, 1000))
+			for i := range ids {
+				ids[i] = gormsession.HashToken(strconv.Itoa(i))
 			}
+			b.ReportAllocs()
+			bench(b, context.Background(), st, ids)
 		})
 	}
 }
