@@ -52,13 +52,22 @@
 //     refused here, and the write is retried in the background, at Close
 //     and, with [ManagerOptions].Journal, after a restart of the process.
 //     Other instances refuse the session after their next poll of the
-//     change feed.
+//     change feed once the revocation committed, however long its commit
+//     waited: the feed follows the database's commit order, not a window
+//     of any instance's clock.
+//   - One clock decides what instances must agree on, the database's: a
+//     tombstone's age, which rows cleanup deletes, which sessions a
+//     sign-out everywhere covers are decided inside the statement; each
+//     Manager measures its clock's offset from the database's at start and
+//     with every poll, and judges expiry by the database's clock.
 //   - A session revoked while it was being created (a concurrent
 //     RevokeUser) is not returned by Create; memory and database agree on
 //     every session of a user after any interleaving.
 //
 // TestSimulation checks these rules with three Managers on one database
-// under random operations, outages, lost replies and restarts.
+// under random operations, outages, lost replies, restarts, clocks off by
+// up to ten minutes, commits held back and partitions longer than the
+// tombstones are kept.
 //
 // # Several instances
 //
@@ -68,7 +77,9 @@
 // updated, rotated or revoked, and looks a token it does not know up in the
 // database (rate-limited) before rejecting it; a negative SyncInterval
 // tells a Manager it is alone. Revoked sessions leave a tombstone for
-// [StoreOptions].TombstoneTTL so that every instance sees the revocation.
+// [StoreOptions].TombstoneTTL so that every instance sees the revocation;
+// an instance that could not read the feed for half that reloads every
+// session.
 // On PostgreSQL, package pgnotify delivers changes at once with
 // LISTEN/NOTIFY.
 //
