@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -57,6 +58,7 @@ type migrationEnv struct {
 	wader *gormstore.Store
 	table string // wader's
 	store *gorillastore.Store
+	m     *gormsession.Manager // the store's
 }
 
 func eachMigrationDB(t *testing.T, f func(t *testing.T, e migrationEnv)) {
@@ -78,6 +80,7 @@ func eachMigrationDB(t *testing.T, f func(t *testing.T, e migrationEnv)) {
 				wader: gormstore.NewOptions(db, gormstore.Options{TableName: table}, hashKey),
 				table: table,
 				store: gorillastore.New(m, hashKey),
+				m:     m,
 			})
 		})
 	}
@@ -146,19 +149,23 @@ func TestHandlersWrittenForWaderWork(t *testing.T) {
 	})
 }
 
-// TestWaderCookieGivesNewSessionAndError checks what a signed-in user of
+// TestWaderCookieGivesNewSessionAndNoError checks what a signed-in user of
 // wader/gormstore meets after the switch, with the same key: a new session
-// and an error from Get, not a failure, and a Save that replaces the cookie.
-func TestWaderCookieGivesNewSessionAndError(t *testing.T) {
+// and no error from Get, as wader/gormstore itself gives for a cookie it
+// cannot use, the reason given to CookieRejected, and a Save that replaces
+// the cookie.
+func TestWaderCookieGivesNewSessionAndNoError(t *testing.T) {
 	eachMigrationDB(t, func(t *testing.T, e migrationEnv) {
 		cookie := newSession(t, gorillaSubject{e.wader})
+		var reason error
+		e.store.CookieRejected = func(_ *http.Request, err error) { reason = err }
 		r := baseRequest(cookie)
 		s, err := e.store.Get(r, cookieName)
-		if err == nil || s == nil || !s.IsNew || len(s.Values) != 0 {
-			t.Fatalf("Get with a wader cookie: %v, %v; want a new session and an error", s, err)
+		if err != nil || s == nil || !s.IsNew || len(s.Values) != 0 {
+			t.Fatalf("Get with a wader cookie: %v, %v; want a new session and no error", s, err)
 		}
-		if errors.Is(err, gormsession.ErrNotFound) {
-			t.Fatalf("error %v wraps ErrNotFound; want a cookie that does not decode", err)
+		if !errors.Is(reason, gormsession.ErrInvalidToken) {
+			t.Fatalf("reason %v; want one wrapping gormsession.ErrInvalidToken (a signed cookie that is no token)", reason)
 		}
 		w := newWriter()
 		s.Values["user"] = "alice"
@@ -171,12 +178,117 @@ func TestWaderCookieGivesNewSessionAndError(t *testing.T) {
 	})
 }
 
-// moveOld is the guide's middleware: when store cannot use the request's
-// cookie called name, it gives the new session the values oldValues finds
-// for that cookie, and saves it.
+// waderEraHandler is a handler written for wader/gormstore, whose Get
+// never fails: any Get error is a 500. It counts a session's visits.
+func waderEraHandler(store sessions.Store) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s, err := store.Get(r, cookieName)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		n, _ := s.Values["n"].(int)
+		s.Values["n"] = n + 1
+		if err := s.Save(r, w); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		fmt.Fprint(w, n+1)
+	})
+}
+
+// TestWaderEraAppAnswersAlikeOnBothStores runs a handler written for
+// wader/gormstore on wader/gormstore and, unchanged, on gorillastore, with
+// the cookies returning visitors hold after the switch: wader/gormstore's
+// own (live, expired, tampered), one signed with a key no longer used, and
+// gorillastore's own expired and revoked ones. Every answer is a 200 that
+// starts a new session with a new cookie, on both stores alike.
+func TestWaderEraAppAnswersAlikeOnBothStores(t *testing.T) {
+	eachMigrationDB(t, func(t *testing.T, e migrationEnv) {
+		waderSrv := httptest.NewServer(waderEraHandler(e.wader))
+		defer waderSrv.Close()
+		ourSrv := httptest.NewServer(waderEraHandler(e.store))
+		defer ourSrv.Close()
+
+		visit := func(srv *httptest.Server, cookie string) (int, string, bool) {
+			t.Helper()
+			req, _ := http.NewRequest("GET", srv.URL, nil)
+			if cookie != "" {
+				req.Header.Set("Cookie", cookie)
+			}
+			resp, err := srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			return resp.StatusCode, string(body), len(resp.Cookies()) == 1
+		}
+		first := func(srv *httptest.Server) string {
+			t.Helper()
+			req, _ := http.NewRequest("GET", srv.URL, nil)
+			resp, err := srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			c := resp.Cookies()[0]
+			return c.Name + "=" + c.Value
+		}
+
+		waderLive := first(waderSrv)
+		waderExpired := first(waderSrv)
+		// Expire the row behind waderExpired, as time would.
+		var id string
+		if err := securecookie.DecodeMulti(cookieName, strings.TrimPrefix(waderExpired, cookieName+"="), &id,
+			securecookie.CodecsFromPairs(hashKey)...); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.db.Table(e.table).Where("id = ?", id).Update("expires_at", time.Now().Add(-time.Hour)).Error; err != nil {
+			t.Fatal(err)
+		}
+		tampered := []byte(waderLive)
+		tampered[len(tampered)/2] ^= 0x01
+		retired, err := securecookie.New(securecookie.GenerateRandomKey(32), nil).Encode(cookieName, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		oursRevoked := first(ourSrv)
+		s, err := e.store.Get(baseRequest(oursRevoked), cookieName)
+		if err != nil || s.IsNew {
+			t.Fatalf("our own cookie: %v, new %v", err, s.IsNew)
+		}
+		if err := e.m.Revoke(context.Background(), s.ID); err != nil {
+			t.Fatal(err)
+		}
+
+		for _, tt := range []struct{ name, cookie string }{
+			{"wader/gormstore's live cookie", waderLive},
+			{"wader/gormstore's expired cookie", waderExpired},
+			{"tampered", string(tampered)},
+			{"another key", cookieName + "=" + retired},
+			{"gorillastore's revoked cookie", oursRevoked},
+		} {
+			for _, srv := range []*httptest.Server{waderSrv, ourSrv} {
+				if tt.name == "wader/gormstore's live cookie" && srv == waderSrv {
+					continue // its own live session, which it continues
+				}
+				status, body, set := visit(srv, tt.cookie)
+				if status != http.StatusOK || body != "1" || !set {
+					t.Errorf("%s on %s: %d %q, cookie set %v; want 200, a new session and its cookie",
+						tt.name, map[bool]string{true: "wader/gormstore", false: "gorillastore"}[srv == waderSrv], status, body, set)
+				}
+			}
+		}
+	})
+}
+
+// moveOld is the guide's middleware: when the request has no session in
+// store, it gives the new session the values oldValues finds for the
+// request (nil for none), and saves it.
 func moveOld(store *gorillastore.Store, name string, oldValues func(*http.Request) map[any]any, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s, err := store.Get(r, name); err != nil && s != nil && s.IsNew {
+		if s, err := store.Get(r, name); err == nil && s.IsNew {
 			if values := oldValues(r); values != nil {
 				for k, v := range values {
 					s.Values[k] = v

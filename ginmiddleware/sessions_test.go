@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/gin-gonic/gin"
@@ -352,15 +353,23 @@ func TestSessionsManyInOneRequest(t *testing.T) {
 }
 
 // TestSessionsBadCookieIsNewSession guards against a tampered or foreign
-// cookie failing the request: it yields a new, empty session and the
-// decode error is recorded in c.Errors.
+// cookie failing the request: it yields a new, empty session. A store's
+// Get error (gorilla's CookieStore gives one) is recorded in c.Errors;
+// gorillastore gives none and tells its CookieRejected instead.
 func TestSessionsBadCookieIsNewSession(t *testing.T) {
 	eachStore(t, func(t *testing.T, store sessions.Store, _ *gormsession.Manager) {
+		var rejected atomic.Int64
+		wantErrors := float64(1)
+		if gs, ok := store.(*gorillastore.Store); ok {
+			gs.CookieRejected = func(*http.Request, error) { rejected.Add(1) }
+			wantErrors = 0
+		}
 		srv := newSessionsServer(t, store)
 		c := newSessClient(t, srv)
 		resp, _ := c.get("/set", "k", "k", "v", "v")
 		good := findCookie(t, resp, "mysession").Value
-		for _, bad := range []string{"garbage", good[:len(good)/2], strings.Repeat("A", 4000), good[:10] + "x" + good[11:]} {
+		bads := []string{"garbage", good[:len(good)/2], strings.Repeat("A", 4000), good[:10] + "x" + good[11:]}
+		for _, bad := range bads {
 			req := newRequest(t, http.MethodGet, srv.URL+"/get?k=k")
 			req.AddCookie(&http.Cookie{Name: "mysession", Value: bad})
 			resp := do(t, srv.Client(), req)
@@ -368,9 +377,12 @@ func TestSessionsBadCookieIsNewSession(t *testing.T) {
 			if resp.StatusCode != http.StatusOK || body["value"] != nil {
 				t.Fatalf("cookie %.20q: status %d body %v, want 200 and an empty session", bad, resp.StatusCode, body)
 			}
-			if body["errors"] != float64(1) {
-				t.Fatalf("cookie %.20q: %v errors recorded, want 1", bad, body["errors"])
+			if body["errors"] != wantErrors {
+				t.Fatalf("cookie %.20q: %v errors recorded, want %v", bad, body["errors"], wantErrors)
 			}
+		}
+		if _, ok := store.(*gorillastore.Store); ok && rejected.Load() != int64(len(bads)) {
+			t.Fatalf("CookieRejected called %d times, want %d", rejected.Load(), len(bads))
 		}
 	})
 }

@@ -26,6 +26,9 @@ type report struct {
 	Flashes []string          `json:"flashes"`
 	GetErr  string            `json:"getErr"`
 	SaveErr string            `json:"saveErr"`
+	// Rejected is the reason the Store gave CookieRejected for the
+	// request's cookie, if it was not used.
+	Rejected string `json:"rejected"`
 }
 
 // app is a test application over a Store. Each request gets the session
@@ -38,13 +41,27 @@ type report struct {
 //	maxage=n    session.Options.MaxAge = n
 //	nosave=1    do not Save
 //
-// The errors of Get and Save are kept for errors.Is checks.
+// The errors of Get and Save, and the reason a cookie was rejected, are
+// kept for errors.Is checks.
 type app struct {
 	store *gorillastore.Store
 
-	mu      sync.Mutex
-	getErr  error
-	saveErr error
+	mu       sync.Mutex
+	getErr   error
+	saveErr  error
+	rejected error
+}
+
+// newTestApp returns an app on st, recording the reasons st gives
+// CookieRejected.
+func newTestApp(st *gorillastore.Store) *app {
+	a := &app{store: st}
+	st.CookieRejected = func(r *http.Request, reason error) {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		a.rejected = reason
+	}
+	return a
 }
 
 func (a *app) errs() (getErr, saveErr error) {
@@ -53,14 +70,27 @@ func (a *app) errs() (getErr, saveErr error) {
 	return a.getErr, a.saveErr
 }
 
+// reason returns the reason the last request's cookie was rejected, or nil.
+func (a *app) reason() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.rejected
+}
+
 func (a *app) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	name := q.Get("name")
 	if name == "" {
 		name = "s"
 	}
+	a.mu.Lock()
+	a.rejected = nil
+	a.mu.Unlock()
 	session, getErr := a.store.Get(r, name)
 	rep := report{IsNew: session.IsNew, ID: session.ID, Values: map[string]string{}}
+	if reason := a.reason(); reason != nil {
+		rep.Rejected = reason.Error()
+	}
 	for k, v := range session.Values {
 		if k == "_flash" {
 			continue

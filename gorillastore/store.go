@@ -33,6 +33,13 @@ var ErrTooLarge = errors.New("gorillastore: session values too large")
 // not) never give it.
 var ErrNoToken = errors.New("gorillastore: session has an ID but no known token")
 
+// ErrUnverifiedCookie is wrapped, together with securecookie's error, in
+// the reason given to Store.CookieRejected for a cookie whose signature (or
+// encryption) does not verify with any of the Store's Codecs: tampered,
+// truncated, made with a key the Store no longer has, or another
+// application's cookie of the same name.
+var ErrUnverifiedCookie = errors.New("gorillastore: cookie does not verify")
+
 // errNoManager is returned by a Store that was not made by New.
 var errNoManager = errors.New("gorillastore: Store has no Manager (make it with New)")
 
@@ -65,6 +72,16 @@ type Store struct {
 	// sessions undecodable, and Get then returns a new session and the
 	// decode error.
 	Serializer Serializer
+
+	// CookieRejected, when set, is called by Get and New with the reason a
+	// request's cookie was not used, before they return a new session and
+	// no error. The reason wraps ErrUnverifiedCookie for a cookie that does
+	// not verify, gormsession.ErrInvalidToken for one that verifies but
+	// carries no token of this Store (another store's cookie signed with
+	// the same key), and gormsession.ErrNotFound for the token of no live
+	// session (expired, revoked or deleted). Use it to log or count such
+	// cookies. It must be safe for concurrent use. Default: nil.
+	CookieRejected func(r *http.Request, reason error)
 
 	m         *gormsession.Manager
 	maxLength int
@@ -158,13 +175,21 @@ func (s *Store) Get(r *http.Request, name string) (*sessions.Session, error) {
 
 // New returns the session called name for r without the registry. When r
 // carries a valid cookie for a live session, the session has its ID and
-// Values and IsNew is false. Otherwise it is a new, empty session (IsNew),
-// returned together with an error when a cookie was present but could not
-// be used: securecookie's error for a tampered, truncated or foreign
-// cookie, or one wrapping gormsession.ErrNotFound for a session that
-// expired or was revoked. A missing cookie is not an error. New reads memory
-// only, with no database statement, for every session the Manager holds; a
-// Manager that syncs with other instances may look an unknown token up once.
+// Values and IsNew is false. Otherwise it is a new, empty session (IsNew)
+// and the error is nil, as with wader/gormstore: a missing cookie, and
+// equally one that cannot be used (it does not verify, carries no token of
+// this Store, or names a session that expired or was revoked), so that a
+// handler which answers any Get error with a server error does not fail
+// for every visitor holding an old cookie. The reason such a cookie was not
+// used goes to CookieRejected. Saving the new session gives the client a
+// new token; nothing of the rejected cookie is kept.
+//
+// New returns an error, with a new session, only when the session is live
+// but its stored Values cannot be decoded (the Serializer changed, or a
+// type is not registered with gob), or when the Store was not made by New.
+// It reads memory only, with no database statement, for every session the
+// Manager holds; a Manager that syncs with other instances may look an
+// unknown token up once.
 func (s *Store) New(r *http.Request, name string) (*sessions.Session, error) {
 	session := sessions.NewSession(s, name)
 	opts := *s.options()
@@ -179,11 +204,13 @@ func (s *Store) New(r *http.Request, name string) (*sessions.Session, error) {
 	}
 	token, err := s.decodeToken(name, c.Value)
 	if err != nil {
-		return session, err
+		s.reject(r, err)
+		return session, nil
 	}
 	sess, ok := s.m.ResolveAnonymous(r.Context(), token)
 	if !ok {
-		return session, fmt.Errorf("gorillastore: session %q: %w", name, gormsession.ErrNotFound)
+		s.reject(r, fmt.Errorf("gorillastore: session %q: %w", name, gormsession.ErrNotFound))
+		return session, nil
 	}
 	if err := s.loadValues(session.Values, &sess); err != nil {
 		return session, fmt.Errorf("gorillastore: session %q: %w", name, err)
@@ -191,6 +218,13 @@ func (s *Store) New(r *http.Request, name string) (*sessions.Session, error) {
 	session.ID = sess.ID
 	session.IsNew = false
 	return session, nil
+}
+
+// reject tells CookieRejected, if set, why r's cookie was not used.
+func (s *Store) reject(r *http.Request, reason error) {
+	if s.CookieRejected != nil {
+		s.CookieRejected(r, reason)
+	}
 }
 
 func (s *Store) options() *sessions.Options {
@@ -217,7 +251,7 @@ func (s *Store) decodeToken(name, value string) (string, error) {
 	}
 	var raw []byte
 	if err := securecookie.DecodeMulti(name, value, &raw, s.Codecs...); err != nil {
-		return "", err
+		return "", fmt.Errorf("gorillastore: session %q: %w: %w", name, ErrUnverifiedCookie, err)
 	}
 	if !gormsession.ValidToken(string(raw)) {
 		return "", fmt.Errorf("gorillastore: session %q: %w", name, gormsession.ErrInvalidToken)

@@ -29,7 +29,7 @@ func newApp(t *testing.T, e *env, keyPairs ...[]byte) (*gorillastore.Store, *app
 		keyPairs = [][]byte{key(32)}
 	}
 	st := gorillastore.New(e.m, keyPairs...)
-	a := &app{store: st}
+	a := newTestApp(st)
 	return st, a, serve(t, a)
 }
 
@@ -142,8 +142,9 @@ func TestMaxAgeNegativeDeletesRowAndExpiresCookie(t *testing.T) {
 		hdr := "s=" + old.Value
 		_, rep = do(t, srv.Client(), srv.URL+"/?nosave=1", &hdr)
 		getErr, _ := a.errs()
-		if !rep.IsNew || len(rep.Values) != 0 || !errors.Is(getErr, gormsession.ErrNotFound) {
-			t.Fatalf("replayed deleted cookie: %+v, err %v; want a new session and ErrNotFound", rep, getErr)
+		if !rep.IsNew || len(rep.Values) != 0 || getErr != nil || !errors.Is(a.reason(), gormsession.ErrNotFound) {
+			t.Fatalf("replayed deleted cookie: %+v, err %v, reason %v; want a new session, no error and ErrNotFound",
+				rep, getErr, a.reason())
 		}
 	})
 }
@@ -259,19 +260,19 @@ func TestKeyRotation(t *testing.T) {
 		_, newApp, newSrv := newApp(t, e, newHash, newBlock)
 
 		// jarless sends cookie to srv and returns the report, the cookie the
-		// answer set (if any) and Get's error.
+		// answer set (if any) and the reason the cookie was rejected.
 		jarless := func(srv *httptest.Server, a *app, cookie, query string) (report, string, error) {
 			hdr := "s=" + cookie
 			resp, rep := do(t, srv.Client(), srv.URL+"/?"+query, &hdr)
 			getErr, saveErr := a.errs()
-			if saveErr != nil {
-				t.Fatalf("Save: %v", saveErr)
+			if getErr != nil || saveErr != nil {
+				t.Fatalf("Get: %v, Save: %v", getErr, saveErr)
 			}
 			var set string
 			if c := resp.Cookies(); len(c) == 1 {
 				set = c[0].Value
 			}
-			return rep, set, getErr
+			return rep, set, a.reason()
 		}
 
 		// A cookie made with the old key.
@@ -293,21 +294,23 @@ func TestKeyRotation(t *testing.T) {
 			t.Fatalf("new-key store on the rotated cookie: %+v, %v", rep, err)
 		}
 		rep, _, err = jarless(oldSrv, oldApp, newCookie, "nosave=1")
-		if err == nil || !rep.IsNew {
+		if !errors.Is(err, gorillastore.ErrUnverifiedCookie) || !rep.IsNew {
 			t.Fatalf("old-key store decoded a cookie made with the new key: %+v", rep)
 		}
 		// And the new-key-only store rejects the old cookie.
 		rep, _, err = jarless(newSrv, newApp, oldCookie, "nosave=1")
-		if err == nil || !rep.IsNew {
+		if !errors.Is(err, gorillastore.ErrUnverifiedCookie) || !rep.IsNew {
 			t.Fatalf("new-key store decoded an old-key cookie: %+v", rep)
 		}
 	})
 }
 
-// TestBadCookiesGiveNewSessionAndError is the security regression test for
-// cookies that must not resolve: each gives a new session and the decode
-// error, never a panic or a 500.
-func TestBadCookiesGiveNewSessionAndError(t *testing.T) {
+// TestBadCookiesGiveNewSessionAndNoError is the security regression test
+// for cookies that must not resolve: each gives a new session and no error
+// (as wader/gormstore does, so that a handler answering any Get error with
+// a 500 keeps working), never a panic or a 500, and the reason goes to
+// CookieRejected.
+func TestBadCookiesGiveNewSessionAndNoError(t *testing.T) {
 	eachDB(t, func(t *testing.T, tdb testDB) {
 		e := newEnv(t, tdb, gormsession.ManagerOptions{})
 		hashKey := key(32)
@@ -335,30 +338,48 @@ func TestBadCookiesGiveNewSessionAndError(t *testing.T) {
 			t.Fatal(err)
 		}
 		otherName, err := securecookie.New(hashKey, nil).SetSerializer(securecookie.NopEncoder{}).
-			Encode("other", []byte(gormsession.NewToken()))
+			Encode("s2", []byte(gormsession.NewToken()))
 		if err != nil {
 			t.Fatal(err)
 		}
+		// wader/gormstore's cookie: its row's ID, gob-encoded and signed
+		// with the same key.
+		wader, err := securecookie.New(hashKey, nil).Encode("s", "MZXW6YTBOI5DEMJSGM2DKNRXHA4TAYLCMNSGKZQ")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// gorilla's CookieStore's cookie, with the same key.
+		cs := sessions.NewCookieStore(hashKey)
+		csReq := httptest.NewRequest("GET", "/", nil)
+		csSession, _ := cs.New(csReq, "s")
+		csSession.Values["user"] = "dave"
+		csRec := httptest.NewRecorder()
+		if err := cs.Save(csReq, csRec, csSession); err != nil {
+			t.Fatal(err)
+		}
+		cookieStore := csRec.Result().Cookies()[0].Value
 		e.clock.Add(45 * time.Second) // expiring has expired; good has not
 
 		flip := []byte(good)
 		flip[len(flip)/2] ^= 0x01
 
 		tests := []struct {
-			name     string
-			cookie   string
-			notFound bool // the error wraps gormsession.ErrNotFound
+			name   string
+			cookie string
+			reason error // what the reason given to CookieRejected wraps
 		}{
-			{name: "tampered", cookie: string(flip)},
-			{name: "truncated", cookie: good[:len(good)-5]},
-			{name: "wrong key", cookie: wrongKey},
-			{name: "expired", cookie: expiring, notFound: true},
-			{name: "revoked", cookie: revoked, notFound: true},
-			{name: "signed non-token", cookie: notToken},
-			{name: "signed for another name", cookie: otherName},
-			{name: "empty", cookie: ""},
-			{name: "garbage", cookie: "%%%|||"},
-			{name: "huge", cookie: strings.Repeat("A", 8000)},
+			{name: "tampered", cookie: string(flip), reason: gorillastore.ErrUnverifiedCookie},
+			{name: "truncated", cookie: good[:len(good)-5], reason: gorillastore.ErrUnverifiedCookie},
+			{name: "wrong key", cookie: wrongKey, reason: gorillastore.ErrUnverifiedCookie},
+			{name: "expired", cookie: expiring, reason: gormsession.ErrNotFound},
+			{name: "revoked", cookie: revoked, reason: gormsession.ErrNotFound},
+			{name: "signed non-token", cookie: notToken, reason: gormsession.ErrInvalidToken},
+			{name: "wader/gormstore's, same key", cookie: wader, reason: gormsession.ErrInvalidToken},
+			{name: "CookieStore's, same key", cookie: cookieStore, reason: gormsession.ErrInvalidToken},
+			{name: "signed for another name", cookie: otherName, reason: gorillastore.ErrUnverifiedCookie},
+			{name: "empty", cookie: "", reason: gorillastore.ErrUnverifiedCookie},
+			{name: "garbage", cookie: "%%%|||", reason: gorillastore.ErrUnverifiedCookie},
+			{name: "huge", cookie: strings.Repeat("A", 8000), reason: gorillastore.ErrUnverifiedCookie},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
@@ -368,24 +389,26 @@ func TestBadCookiesGiveNewSessionAndError(t *testing.T) {
 				if !rep.IsNew || rep.ID != "" || len(rep.Values) != 0 {
 					t.Fatalf("got %+v, want a new empty session", rep)
 				}
-				if getErr == nil {
-					t.Fatal("no error for a bad cookie")
+				if getErr != nil {
+					t.Fatalf("Get: %v, want no error", getErr)
 				}
-				if errors.Is(getErr, gormsession.ErrNotFound) != tt.notFound {
-					t.Fatalf("error %v: wraps ErrNotFound = %v, want %v", getErr, !tt.notFound, tt.notFound)
+				if reason := a.reason(); !errors.Is(reason, tt.reason) {
+					t.Fatalf("reason %v, want one wrapping %v", reason, tt.reason)
 				}
 			})
 		}
 
-		// The good cookie still works, and a bad one can be replaced by Save.
+		// The good cookie still works, and a bad one is replaced by Save.
 		hdr := "s=" + good
-		if _, rep := do(t, srv.Client(), srv.URL+"/?nosave=1", &hdr); rep.IsNew || rep.Values["user"] != "alice" {
+		if _, rep := do(t, srv.Client(), srv.URL+"/?nosave=1", &hdr); rep.IsNew || rep.Values["user"] != "alice" || rep.Rejected != "" {
 			t.Fatalf("good cookie: %+v", rep)
 		}
-		hdr = "s=" + string(flip)
-		resp, rep := do(t, srv.Client(), srv.URL+"/?set=user=eve", &hdr)
-		if rep.SaveErr != "" || len(resp.Cookies()) != 1 {
-			t.Fatalf("saving the new session that replaces a bad cookie: %+v", rep)
+		for _, bad := range []string{string(flip), revoked, wader} {
+			hdr = "s=" + bad
+			resp, rep := do(t, srv.Client(), srv.URL+"/?set=user=eve", &hdr)
+			if rep.SaveErr != "" || len(resp.Cookies()) != 1 || resp.Cookies()[0].Value == bad {
+				t.Fatalf("saving the new session that replaces a bad cookie: %+v", rep)
+			}
 		}
 	})
 }

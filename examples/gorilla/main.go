@@ -95,6 +95,11 @@ func newStore(ctx context.Context, db *gorm.DB, key []byte) (*gormsession.Manage
 		return nil, nil, err
 	}
 	store := gorillastore.New(m, key)
+	// A cookie that names no usable session (expired, revoked, tampered,
+	// another store's) gives a new session; say why in the log.
+	store.CookieRejected = func(r *http.Request, reason error) {
+		slog.Info("session cookie not used", "reason", reason)
+	}
 	return m, store, nil
 }
 
@@ -104,8 +109,8 @@ func handler(store *gorillastore.Store) http.Handler {
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		session, err := store.Get(r, "visits")
 		if err != nil {
-			// A cookie that does not decode gives a new session.
-			slog.Warn("session cookie ignored", "err", err)
+			// The session's values do not decode: a new session.
+			slog.Warn("session values ignored", "err", err)
 		}
 		count, _ := session.Values["count"].(int)
 		session.Values["count"] = count + 1
@@ -122,7 +127,7 @@ func handler(store *gorillastore.Store) http.Handler {
 	mux.HandleFunc("POST /flash", func(w http.ResponseWriter, r *http.Request) {
 		session, err := store.Get(r, "visits")
 		if err != nil {
-			slog.Warn("session cookie ignored", "err", err)
+			slog.Warn("session values ignored", "err", err)
 		}
 		session.AddFlash(fmt.Sprintf("Flash message saved at %s, shown once.", time.Now().Format("15:04:05 MST")))
 		if err := session.Save(r, w); err != nil {
