@@ -35,8 +35,9 @@
 //	func handler(w http.ResponseWriter, r *http.Request) {
 //		session, err := store.Get(r, "session")
 //		if err != nil {
-//			// The cookie was bad, expired or revoked: session is a new,
-//			// empty one. Log it if you like; it is not a server error.
+//			// The stored Values do not decode (a type not registered
+//			// with gob): session is a new, empty one.
+//			slog.Warn("session values", "err", err)
 //		}
 //		session.Values["user"] = "alice"
 //		session.AddFlash("Welcome back")
@@ -63,10 +64,13 @@
 // session has its own copy in session.Options, which a handler may change
 // before Save:
 //
-//   - MaxAge > 0: the cookie and the stored session expire MaxAge seconds
-//     after the last Save.
+//   - MaxAge > 0: the cookie expires MaxAge seconds after the last Save.
+//     The stored session expires at most that late and at most a 64th of
+//     MaxAge earlier (22.5 hours at 60 days): its expiry moves in steps of
+//     a 64th, so that saves within one step write nothing new.
 //   - MaxAge == 0: a browser-session cookie; the stored session lives for the
-//     Manager's lifetime after the last Save.
+//     Manager's Lifetime (the one it was created with) after the last Save,
+//     in the same steps.
 //   - MaxAge < 0: Save deletes the stored session and the cookie (log out).
 //
 // Every Save sets the cookie again, so that its Expires and Max-Age slide
@@ -101,11 +105,39 @@
 // decoded on every Get instead; strings, numbers, booleans, times, flashes
 // and slices and maps of those are served from the cache.
 //
+// # Cookies that name no usable session
+//
+// Get returns a new, empty session and a nil error, as wader/gormstore
+// does, whenever the request's cookie cannot be used: it does not verify
+// (tampered, truncated, signed with a key the Store no longer has, another
+// application's cookie of the same name), it verifies but carries no token
+// (wader/gormstore's or CookieStore's cookie signed with the same key), or
+// its session expired or was revoked. A handler that answers any Get error
+// with a 500, as many written for wader/gormstore do, keeps working after
+// the switch, and the first Save gives the client a new cookie. Get returns
+// an error only when a live session's Values do not decode. The reason a
+// cookie was not used goes to [Store.CookieRejected], if set: it wraps
+// [ErrUnverifiedCookie], [gormsession.ErrInvalidToken] or
+// [gormsession.ErrNotFound].
+//
+// The peers differ. For a cookie whose signature fails: wader/gormstore
+// (and gin-contrib/sessions' gorm store, which is wader/gormstore) give a
+// new session and no error; gorilla's CookieStore and FilesystemStore and
+// boj/redistore give a new session and securecookie's error. For a
+// verified cookie whose session is gone: wader/gormstore and redistore
+// give a new session and no error; FilesystemStore gives the file's error;
+// CookieStore has no such case (a cookie older than its MaxAge fails the
+// signature check). gin-contrib/sessions logs any Get error and carries on
+// with the session. A failed signature gets no error here either: a client
+// that presents one gains nothing (its new session has no values, and
+// Save gives it a token of the Store's making), while an error would turn
+// every visitor holding a cookie signed with a retired key, or another
+// application's cookie, into a server error in such handlers.
+//
 // # Migrating
 //
-// Moving from wader/gormstore, gin-contrib/sessions' gorm store or
-// gorilla's CookieStore changes the setup and little else; docs/migrating.md
-// in the repository lists every difference, the one-line change a handler
-// needs if it answers 500 on any Get error, and how to keep users signed in
-// across the switch.
+// Moving from wader/gormstore, gin-contrib/sessions' gorm or cookie store
+// or gorilla's CookieStore changes the setup and little else;
+// docs/migrating.md in the repository lists every difference and how to
+// keep users signed in across the switch.
 package gorillastore

@@ -280,11 +280,12 @@ func (s *Store) loadValues(dst map[any]any, sess *gormsession.Session) error {
 }
 
 // Save writes session and sets its cookie on w. A new session is created in
-// the Manager, an existing one updated: one database statement either way.
-// The stored session expires after session.Options.MaxAge seconds, or after
-// the Manager's lifetime when MaxAge is 0 (the cookie is then a
-// browser-session cookie). MaxAge < 0 deletes the session and expires the
-// cookie.
+// the Manager, an existing one updated: at most one database statement, and
+// none when an existing session's Values and expiry did not change. The
+// stored session expires session.Options.MaxAge seconds after the save,
+// rounded down to a 64th of MaxAge (see slide), or after the lifetime it
+// was created with when MaxAge is 0 (the cookie is then a browser-session
+// cookie). MaxAge < 0 deletes the session and expires the cookie.
 //
 // A session may be saved any number of times during a request, through the
 // registry ([sessions.Save]) or not. A session with no ID is saved as the
