@@ -70,9 +70,29 @@
 //		c.JSON(http.StatusOK, gin.H{"count": count + 1})
 //	})
 //
-// Two differences are deliberate: a cookie the store cannot decode is not
-// logged to the standard logger but added to the request's errors with
-// c.Error, and Session.Options marks the session for saving, so that the
-// logout idiom session.Options(sessions.Options{MaxAge: -1}) followed by
-// session.Save() deletes the cookie even when nothing else changed.
+// Session marks itself for saving exactly when gin-contrib/sessions v1.0.4
+// does: Set, Delete, AddFlash, Options and Flashes (flashes or not) always,
+// Clear when there was a value to remove; Save writes only a session so
+// marked. gin-contrib's own store tests (its tester package) pass on
+// gorillastore, and the repository's benchmarks module runs one
+// application on both and compares every answer. The differences, all
+// deliberate:
+//
+//   - A store's Get error is added to the request's errors with c.Error
+//     (private) instead of being logged with slog. gorillastore gives none
+//     for a cookie that names no usable session; its Store.CookieRejected
+//     tells why.
+//   - Sessions and SessionsMany take any gorilla sessions.Store;
+//     gin-contrib's take its own Store interface, a gorilla store with an
+//     Options method. A store's options are set on the store itself
+//     (gorillastore's Options field).
+//   - Default panics with a message naming the missing middleware, and
+//     DefaultMany panics for a name it was not given, where gin-contrib
+//     returns a nil Session that panics on first use.
+//   - A value of another type than []any stored under a flash key (by Set)
+//     is returned by Flashes as a one-element slice, and replaced by
+//     AddFlash; gorilla's Session, which gin-contrib calls, panics.
+//   - Options has gorilla's Partitioned attribute too.
+//   - Save's error is wrapped with the session's name ("ginmiddleware: save
+//     session ..."); errors.Is finds the store's.
 package ginmiddleware

@@ -30,14 +30,16 @@ type Session interface {
 	Set(key, val any)
 	// Delete removes the value stored under key.
 	Delete(key any)
-	// Clear removes every value, flashes included.
+	// Clear removes every value, flashes included; it marks the session
+	// for saving when there was a value to remove.
 	Clear()
 	// AddFlash adds a flash message. The optional argument is the flash
 	// key; the default is "_flash".
 	AddFlash(value any, vars ...string)
 	// Flashes returns the flash messages and removes them from the session,
-	// so they are read once (once Save is called). The optional argument
-	// is the flash key; the default is "_flash".
+	// so they are read once (once Save is called). It marks the session for
+	// saving, flashes or not. The optional argument is the flash key; the
+	// default is "_flash".
 	Flashes(vars ...string) []any
 	// Options replaces the cookie attributes of this session wholesale
 	// with options. MaxAge < 0 deletes the session and its cookie on Save.
@@ -142,9 +144,14 @@ func (s *session) Delete(key any) {
 	s.written = true
 }
 
+// Clear marks the session for saving only when it held values, as
+// gin-contrib/sessions does (it deletes them one by one).
 func (s *session) Clear() {
-	clear(s.get().Values)
-	s.written = true
+	v := s.get().Values
+	if len(v) > 0 {
+		clear(v)
+		s.written = true
+	}
 }
 
 func (s *session) AddFlash(value any, vars ...string) {
@@ -155,7 +162,11 @@ func (s *session) AddFlash(value any, vars ...string) {
 	s.written = true
 }
 
+// Flashes marks the session for saving even when it held no flashes, as
+// gin-contrib/sessions does: a page that reads flashes and saves slides the
+// session's expiry.
 func (s *session) Flashes(vars ...string) []any {
+	s.written = true
 	key := flashKey(vars)
 	v := s.get().Values
 	old, ok := v[key]
@@ -163,7 +174,6 @@ func (s *session) Flashes(vars ...string) []any {
 		return nil
 	}
 	delete(v, key)
-	s.written = true
 	flashes, ok := old.([]any)
 	if !ok {
 		// A single value stored under the flash key by Set.

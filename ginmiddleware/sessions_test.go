@@ -256,6 +256,30 @@ func TestSessionsFlashesAreReadOnce(t *testing.T) {
 	})
 }
 
+// TestSessionsMarkedForSavingAsGinContrib: Flashes marks the session for
+// saving even without flashes (a read-only page that saves slides the
+// cookie, as with gin-contrib/sessions), and Clear of an empty session
+// does not (nothing is created for it).
+func TestSessionsMarkedForSavingAsGinContrib(t *testing.T) {
+	eachStore(t, func(t *testing.T, store sessions.Store, _ *gormsession.Manager) {
+		c := newSessClient(t, newSessionsServer(t, store))
+		if resp, _ := c.get("/clear"); len(resp.Header.Values("Set-Cookie")) != 0 {
+			t.Fatalf("Clear of an empty session set %q", resp.Header.Values("Set-Cookie"))
+		}
+		c.get("/set", "k", "a", "v", "1")
+		resp, body := c.get("/flashes")
+		if got, _ := body["flashes"].([]any); len(got) != 0 {
+			t.Fatalf("flashes = %v, want none", got)
+		}
+		if sc := resp.Header.Values("Set-Cookie"); len(sc) != 1 {
+			t.Fatalf("Flashes without flashes, then Save: Set-Cookie %q, want the cookie set again", sc)
+		}
+		if v := c.value("a"); v != "1" {
+			t.Fatalf("a = %v after a save of no flashes, want 1", v)
+		}
+	})
+}
+
 func TestSessionsClear(t *testing.T) {
 	eachStore(t, func(t *testing.T, store sessions.Store, _ *gormsession.Manager) {
 		c := newSessClient(t, newSessionsServer(t, store))
