@@ -217,13 +217,18 @@ type parityClient struct {
 	t      *testing.T
 	srv    *httptest.Server
 	cookie string
+	name   string // the cookie's name; "" for cookieName
 }
 
 func (p *parityClient) get(path string) observation {
 	p.t.Helper()
+	name := p.name
+	if name == "" {
+		name = cookieName
+	}
 	req, _ := http.NewRequest("GET", p.srv.URL+path, nil)
 	if p.cookie != "" {
-		req.AddCookie(&http.Cookie{Name: cookieName, Value: p.cookie})
+		req.AddCookie(&http.Cookie{Name: name, Value: p.cookie})
 	}
 	resp, err := p.srv.Client().Do(req)
 	if err != nil {
@@ -233,7 +238,7 @@ func (p *parityClient) get(path string) observation {
 	body, _ := io.ReadAll(resp.Body)
 	o := observation{Status: resp.StatusCode, Body: strings.TrimSpace(string(body))}
 	for _, c := range resp.Cookies() {
-		if c.Name != cookieName {
+		if c.Name != name {
 			continue
 		}
 		if c.MaxAge < 0 {
@@ -362,5 +367,62 @@ func TestGinContribAppMigrated(t *testing.T) {
 		if o := c.get("/"); o.Status != http.StatusOK || o.Body != "1" || o.Cookie == "" {
 			t.Errorf("%s cookie: %+v, want 200, a new session and its cookie", name, o)
 		}
+	}
+}
+
+// TestMovingOldSessionsGin runs the guide's gin setup that keeps users
+// signed in: a visitor holding a cookie of gin-contrib/sessions' gorm
+// store or cookie store (key "secret") keeps their values after the
+// switch, and the next request carries only the new cookie.
+func TestMovingOldSessionsGin(t *testing.T) {
+	gin.SetMode(gin.ReleaseMode)
+	for _, kind := range []string{"gorm", "cookie"} {
+		t.Run(kind, func(t *testing.T) {
+			db, _ := openSQLite(t, testdb.NewCounter(), false)
+			var old ginsessions.Store = gincookie.NewStore([]byte("secret"))
+			from := fromGinContribCookie()
+			if kind == "gorm" {
+				old = gingorm.NewStore(db, false, []byte("secret"))
+				from = fromGinContribGorm(db)
+			}
+			before := &parityClient{t: t, srv: ginParityApp(t, ginImpl{
+				middleware: func(*testing.T) gin.HandlerFunc { return ginsessions.Sessions("mysession", old) },
+				session:    func(c *gin.Context) commonSession { return ginsessions.Default(c) },
+			}), name: "mysession"}
+			before.get("/set?k=count&v=41")
+			if before.cookie == "" {
+				t.Fatal("no cookie from gin-contrib")
+			}
+
+			r := gin.New()
+			m, err := ginMovingSetup(context.Background(), r, db, from)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			r.GET("/", func(c *gin.Context) {
+				c.String(http.StatusOK, "%v", ginmiddleware.Default(c).Get("count"))
+			})
+			srv := httptest.NewServer(r)
+			defer srv.Close()
+			get := func(cookie string) (string, []*http.Cookie) {
+				req, _ := http.NewRequest("GET", srv.URL, nil)
+				req.AddCookie(&http.Cookie{Name: "mysession", Value: cookie})
+				resp, err := srv.Client().Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				body, _ := io.ReadAll(resp.Body)
+				return string(body), resp.Cookies()
+			}
+			body, set := get(before.cookie)
+			if body != "41" || len(set) != 1 {
+				t.Fatalf("with the old cookie: %q, cookies %v; want 41 and the moved session's cookie", body, set)
+			}
+			if body, set := get(set[0].Value); body != "41" || len(set) != 0 {
+				t.Fatalf("with the new cookie: %q, cookies %v", body, set)
+			}
+		})
 	}
 }

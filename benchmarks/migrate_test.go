@@ -23,33 +23,8 @@ import (
 )
 
 // The tests of this file check what docs/migrating.md says about moving
-// from wader/gormstore, against wader/gormstore itself.
-
-// waderValues returns the Values of the wader/gormstore session that r's
-// cookie called name refers to, or nil. It is the function of the
-// migration guide: codecs are made from the keys wader/gormstore was given,
-// table is its table ("sessions" by default).
-func waderValues(db *gorm.DB, table string, codecs []securecookie.Codec, r *http.Request, name string) map[any]any {
-	c, err := r.Cookie(name)
-	if err != nil {
-		return nil
-	}
-	var id string
-	if securecookie.DecodeMulti(name, c.Value, &id, codecs...) != nil {
-		return nil
-	}
-	var row struct{ Data string }
-	err = db.WithContext(r.Context()).Table(table).Select("data").
-		Where("id = ? AND expires_at > ?", id, time.Now()).Take(&row).Error
-	if err != nil {
-		return nil
-	}
-	values := map[any]any{}
-	if securecookie.DecodeMulti(name, row.Data, &values, codecs...) != nil {
-		return nil
-	}
-	return values
-}
+// from wader/gormstore, against wader/gormstore itself, with the guide's
+// functions (example_*_test.go).
 
 // migrationEnv is a database with a wader/gormstore table and a gorillastore
 // Store on a table of its own, both with the same key.
@@ -283,26 +258,6 @@ func TestWaderEraAppAnswersAlikeOnBothStores(t *testing.T) {
 	})
 }
 
-// moveOld is the guide's middleware: when the request has no session in
-// store, it gives the new session the values oldValues finds for the
-// request (nil for none), and saves it.
-func moveOld(store *gorillastore.Store, name string, oldValues func(*http.Request) map[any]any, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s, err := store.Get(r, name); err == nil && s.IsNew {
-			if values := oldValues(r); values != nil {
-				for k, v := range values {
-					s.Values[k] = v
-				}
-				if err := s.Save(r, w); err != nil {
-					http.Error(w, "sessions are unavailable", http.StatusServiceUnavailable)
-					return
-				}
-			}
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
 // TestMovingOldSessions runs the guide's middleware: a user signed in with
 // wader/gormstore, or holding a CookieStore cookie, keeps their values after
 // the switch.
@@ -319,10 +274,7 @@ func TestMovingOldSessions(t *testing.T) {
 				return waderValues(e.db, e.table, oldCodecs, r, cookieName)
 			}},
 			{"cookiestore", gorillaSubject{cookieStore}, func(r *http.Request) map[any]any {
-				if s, err := cookieStore.New(r, cookieName); err == nil && !s.IsNew {
-					return s.Values
-				}
-				return nil
+				return cookieStoreValues(cookieStore, r, cookieName)
 			}},
 		}
 		for _, tt := range tests {
