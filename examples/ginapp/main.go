@@ -162,7 +162,20 @@ func run(ctx context.Context, cfg config) error {
 		}
 	}()
 	return exampleapp.Serve(ctx, cfg.Addr, a.routes(), "db", exampleapp.Redact(cfg.DSN),
-		"table", cfg.table, "sessions", a.m.Stats().SignedIn, "sync", cfg.sync, "notify", cfg.notify)
+		"table", cfg.table, "sessions", a.m.Stats().SignedIn, "sync", syncLabel(cfg.sync, a.m.Stats().Syncing), "notify", cfg.notify)
+}
+
+// syncLabel is the effective interval of reading other instances' changes,
+// for the log: the -sync flag, with 0 meaning the library's default of one
+// second, and "off" when the Manager reads no change feed.
+func syncLabel(flag time.Duration, syncing bool) string {
+	switch {
+	case !syncing:
+		return "off"
+	case flag == 0:
+		return time.Second.String()
+	}
+	return flag.String()
 }
 
 // newApp makes the sessions store and Manager on db and the demo users.

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gorilla/securecookie"
 	"golang.org/x/crypto/bcrypt"
@@ -229,6 +230,25 @@ func TestMetricsExposeTheSessions(t *testing.T) {
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+}
+
+// TestSyncLabelIsTheEffectiveInterval: the start-up log says how often the
+// app reads other instances' changes, not the flag's 0.
+func TestSyncLabelIsTheEffectiveInterval(t *testing.T) {
+	for _, tt := range []struct {
+		flag    time.Duration
+		syncing bool
+		want    string
+	}{
+		{0, true, "1s"},
+		{250 * time.Millisecond, true, "250ms"},
+		{-1, false, "off"},
+		{0, false, "off"},
+	} {
+		if got := syncLabel(tt.flag, tt.syncing); got != tt.want {
+			t.Errorf("syncLabel(%v, %v) = %q, want %q", tt.flag, tt.syncing, got, tt.want)
 		}
 	}
 }
