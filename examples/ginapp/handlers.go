@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"embed"
+	"errors"
 	"fmt"
 	"html/template"
 	"log/slog"
@@ -30,7 +31,7 @@ type app struct {
 // routes returns the app's handler.
 func (a *app) routes() http.Handler {
 	r := gin.New()
-	r.Use(logRequests, gin.Recovery())
+	r.Use(logRequests, gin.Recovery(), limitBody)
 	r.GET("/healthz", func(c *gin.Context) { c.String(http.StatusOK, "ok\n") })
 	r.GET("/metrics", gin.WrapH(a.metrics))
 
@@ -79,6 +80,41 @@ func logRequests(c *gin.Context) {
 	slog.Info("request", attrs...)
 }
 
+// maxBody is the largest request body the app reads: its forms and JSON
+// bodies are a few hundred bytes.
+const maxBody = 64 << 10
+
+// tooLarge answers 413 Request Entity Too Large.
+func tooLarge(c *gin.Context) {
+	c.AbortWithStatusJSON(http.StatusRequestEntityTooLarge,
+		gin.H{"error": fmt.Sprintf("request body over %d bytes", maxBody)})
+}
+
+// limitBody answers 413 to a request that declares a body over maxBody,
+// before reading any of it: a client that sent "Expect: 100-continue"
+// then never sends the body, and the connection is closed after the
+// answer rather than drained. A body of unknown length (chunked) is read
+// through http.MaxBytesReader: reading past maxBody fails with
+// *http.MaxBytesError, which the handlers answer with 413 too.
+func limitBody(c *gin.Context) {
+	if c.Request.ContentLength > maxBody {
+		c.Header("Connection", "close")
+		tooLarge(c)
+		return
+	}
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxBody)
+}
+
+// formTooLarge parses the request's form and answers 413, reporting true,
+// when its body is over maxBody (gin's PostForm would hide the error).
+func formTooLarge(c *gin.Context) bool {
+	if _, over := errors.AsType[*http.MaxBytesError](c.Request.ParseForm()); over {
+		tooLarge(c)
+		return true
+	}
+	return false
+}
+
 // requireSignIn sends anonymous visitors to the sign-in page.
 func requireSignIn(c *gin.Context) {
 	if _, ok := ginmiddleware.Current(c); !ok {
@@ -118,6 +154,9 @@ func (a *app) cookieName() string {
 }
 
 func (a *app) signIn(c *gin.Context) {
+	if formTooLarge(c) {
+		return
+	}
 	name := c.PostForm("username")
 	if !a.users.check(name, c.PostForm("password")) {
 		render(c, http.StatusUnauthorized, "signin.html", gin.H{
@@ -183,6 +222,9 @@ func formatTime(t time.Time) string {
 // revokeDevice signs out one of the user's devices, this one included.
 func (a *app) revokeDevice(c *gin.Context) {
 	s, _ := ginmiddleware.Current(c)
+	if formTooLarge(c) {
+		return
+	}
 	id := c.PostForm("id")
 	if id == s.ID {
 		a.signOut(c)
@@ -252,6 +294,10 @@ type credentials struct {
 func (a *app) apiLogin(c *gin.Context) {
 	var cred credentials
 	if err := c.ShouldBindJSON(&cred); err != nil {
+		if _, over := errors.AsType[*http.MaxBytesError](err); over {
+			tooLarge(c)
+			return
+		}
 		c.JSON(http.StatusBadRequest, gin.H{"error": "expected JSON {\"username\": ..., \"password\": ...}"})
 		return
 	}
