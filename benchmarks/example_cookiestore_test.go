@@ -1,6 +1,8 @@
 package benchmarks
 
 import (
+	"context"
+
 	"github.com/gorilla/sessions"
 
 	"github.com/gormsession/gormsession"
@@ -18,4 +20,20 @@ func cookieStoreSetup(hashKey, blockKey []byte) *sessions.CookieStore {
 func cookieStoreReplacement(m *gormsession.Manager, hashKey, blockKey []byte) *gorillastore.Store {
 	store := gorillastore.New(m, hashKey, blockKey)
 	return store
+}
+
+func Example_fromCookieStore() {
+	db, err := openDatabase()
+	if err != nil {
+		return
+	}
+	blockKey := []byte("0123456789abcdef")
+	before := cookieStoreSetup(hashKey, blockKey)
+	_, m, err := newSessionStore(context.Background(), db, hashKey)
+	if err != nil {
+		return
+	}
+	defer m.Close()
+	after := cookieStoreReplacement(m, hashKey, blockKey)
+	_, _ = before, after
 }

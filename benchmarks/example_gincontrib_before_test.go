@@ -38,3 +38,17 @@ func ginContribIncr(c *gin.Context) {
 	}
 	c.JSON(http.StatusOK, gin.H{"count": count})
 }
+
+func Example_ginContribBefore() {
+	db, err := openDatabase()
+	if err != nil {
+		return
+	}
+	withGorm := gin.New()
+	ginContribGormSetup(withGorm, db)
+	withGorm.GET("/incr", ginContribIncr)
+	withCookies := gin.New()
+	ginContribCookieSetup(withCookies)
+	withCookies.GET("/incr", ginContribIncr)
+	_ = withGorm.Run("127.0.0.1:8080")
+}

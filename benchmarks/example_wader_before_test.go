@@ -1,6 +1,7 @@
 package benchmarks
 
 import (
+	"net/http"
 	"time"
 
 	"github.com/wader/gormstore/v2"
@@ -22,4 +23,13 @@ func waderSetup(db *gorm.DB, hashKey []byte) *gormstore.Store {
 	go store.PeriodicCleanup(time.Hour, quit)
 	// close(quit) when the application stops.
 	return store
+}
+
+func Example_waderBefore() {
+	db, err := openDatabase()
+	if err != nil {
+		return
+	}
+	store := waderSetup(db, hashKey)
+	_ = http.ListenAndServe("127.0.0.1:8080", counter(store))
 }

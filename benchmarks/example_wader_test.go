@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/gorilla/sessions"
 	"gorm.io/gorm"
 
 	"github.com/gormsession/gormsession"
@@ -39,7 +40,7 @@ func newSessionStore(ctx context.Context, db *gorm.DB, hashKey []byte) (*gorilla
 
 // counter is a handler written for wader/gormstore. It runs unchanged on
 // gorillastore: Get fails only when a live session's values do not decode.
-func counter(store *gorillastore.Store) http.HandlerFunc {
+func counter(store sessions.Store) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		session, err := store.Get(r, "session")
 		if err != nil {
