@@ -2,6 +2,7 @@ package benchmarks
 
 import (
 	"context"
+	"log/slog"
 
 	"github.com/gorilla/sessions"
 
@@ -33,7 +34,11 @@ func Example_fromCookieStore() {
 	if err != nil {
 		return
 	}
-	defer m.Close()
+	defer func() {
+		if err := m.Close(); err != nil {
+			slog.Error("close sessions", "err", err)
+		}
+	}()
 	after := cookieStoreReplacement(m, hashKey, blockKey)
 	_, _ = before, after
 }

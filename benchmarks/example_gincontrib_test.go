@@ -2,6 +2,7 @@ package benchmarks
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
@@ -79,7 +80,11 @@ func Example_fromGinContrib() {
 	if err != nil {
 		return
 	}
-	defer m.Close()
+	defer func() {
+		if err := m.Close(); err != nil {
+			slog.Error("close sessions", "err", err)
+		}
+	}()
 	r.GET("/incr", incr)
 	_ = r.Run("127.0.0.1:8080")
 }
@@ -94,7 +99,11 @@ func Example_fromGinContribKeepingUsers() {
 	if err != nil {
 		return
 	}
-	defer m.Close()
+	defer func() {
+		if err := m.Close(); err != nil {
+			slog.Error("close sessions", "err", err)
+		}
+	}()
 	r.GET("/incr", incr)
 	_ = r.Run("127.0.0.1:8080")
 }

@@ -2,6 +2,7 @@ package benchmarks
 
 import (
 	"context"
+	"log/slog"
 	"maps"
 	"net/http"
 	"time"
@@ -90,7 +91,11 @@ func Example_movingSignedInUsers() {
 	if err != nil {
 		return
 	}
-	defer m.Close()
+	defer func() {
+		if err := m.Close(); err != nil {
+			slog.Error("close sessions", "err", err)
+		}
+	}()
 	app := http.NotFoundHandler() // the application's handler
 
 	// From wader/gormstore, or gin-contrib/sessions' gorm store:

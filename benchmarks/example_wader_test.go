@@ -85,7 +85,11 @@ func Example_fromWader() {
 		slog.Error("sessions", "err", err)
 		return
 	}
-	defer m.Close()
+	defer func() {
+		if err := m.Close(); err != nil {
+			slog.Error("close sessions", "err", err)
+		}
+	}()
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /{$}", counter(store))

@@ -399,7 +399,11 @@ func TestMovingOldSessionsGin(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer m.Close()
+			defer func() {
+				if err := m.Close(); err != nil {
+					t.Errorf("close the Manager: %v", err)
+				}
+			}()
 			r.GET("/", func(c *gin.Context) {
 				c.String(http.StatusOK, "%v", ginmiddleware.Default(c).Get("count"))
 			})
