@@ -126,9 +126,9 @@
 // boj/redistore give a new session and securecookie's error. For a
 // verified cookie whose session is gone: wader/gormstore and redistore
 // give a new session and no error; FilesystemStore gives the file's error;
-// CookieStore has no such case (a cookie older than its MaxAge fails the
-// signature check). gin-contrib/sessions logs any Get error and carries on
-// with the session. A failed signature gets no error here either: a client
+// CookieStore has no such case (a cookie older than its MaxAge is refused
+// with securecookie's error, as a bad signature is). gin-contrib/sessions
+// logs any Get error and carries on with the session. A failed signature gets no error here either: a client
 // that presents one gains nothing (its new session has no values, and
 // Save gives it a token of the Store's making), while an error would turn
 // every visitor holding a cookie signed with a retired key, or another
