@@ -25,8 +25,9 @@ package gormsession_test
 // faults each instance injects and the instances' clocks; the interleaving
 // of the workers is left to the scheduler, so a seed replays the same
 // workload, not the same schedule. A failure prints the seed and the
-// operation log. CI runs fixed seeds; GORMSESSION_SIM_SEED=random draws one
-// and prints it.
+// operation log. A plain go test runs seed 1; CI runs fixed seeds
+// (GORMSESSION_SIM_SEED=1,2,3 in .ci/run); GORMSESSION_SIM_SEED=random
+// draws one and prints it.
 //
 //	GORMSESSION_SIM_SEED=7 GORMSESSION_SIM_OPS=2000 go test -run TestSimulation .
 
@@ -66,20 +67,28 @@ const (
 // simSkews are the clock offsets an instance may draw.
 var simSkews = []time.Duration{0, 0, 30 * time.Second, -30 * time.Second, 10 * time.Minute, -10 * time.Minute}
 
-// simSeeds returns GORMSESSION_SIM_SEED, or the fixed seeds CI runs.
+// simSeeds returns the seeds in GORMSESSION_SIM_SEED (a comma-separated
+// list, or "random" for one drawn now and printed), or seed 1. CI runs the
+// seeds .ci/run names.
 func simSeeds(t *testing.T) []uint64 {
-	if v := os.Getenv("GORMSESSION_SIM_SEED"); v == "random" {
+	v := os.Getenv("GORMSESSION_SIM_SEED")
+	switch v {
+	case "":
+		return []uint64{1}
+	case "random":
 		seed := rand.Uint64()
 		t.Logf("GORMSESSION_SIM_SEED=%d", seed)
 		return []uint64{seed}
-	} else if v != "" {
-		seed, err := strconv.ParseUint(v, 10, 64)
+	}
+	var seeds []uint64
+	for _, f := range strings.Split(v, ",") {
+		seed, err := strconv.ParseUint(strings.TrimSpace(f), 10, 64)
 		if err != nil {
 			t.Fatalf("GORMSESSION_SIM_SEED: %v", err)
 		}
-		return []uint64{seed}
+		seeds = append(seeds, seed)
 	}
-	return []uint64{1, 2, 3}
+	return seeds
 }
 
 // simOps returns GORMSESSION_SIM_OPS, the operations per seed, or 240.
