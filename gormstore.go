@@ -338,9 +338,10 @@ func buildStatements(t string, d dialectSQL, ttl time.Duration) statements {
 		head:            "SELECT " + cmp.Or(d.cursor, "0") + ", " + d.nowMicros,
 		// One statement, so one snapshot: the cursor and the clock are
 		// those of the read that returned the rows. seq > 0 is the partial
-		// index's condition (see Model).
+		// index's condition (see Model). No order: a row per session, each
+		// applied by its version.
 		changes: "SELECT h.feed_cursor, h.now_us, " + columns + " FROM (SELECT " + cmp.Or(d.cursor, "0") + " AS feed_cursor, " +
-			d.nowMicros + " AS now_us) h LEFT JOIN " + t + " t ON t.seq " + d.after + " ? AND t.seq > 0 ORDER BY t.seq",
+			d.nowMicros + " AS now_us) h LEFT JOIN " + t + " t ON t.seq " + d.after + " ? AND t.seq > 0",
 	}
 }
 
@@ -784,8 +785,8 @@ func (s *Store) position(cursor, nowMicros int64) FeedPosition {
 }
 
 // Changes calls fn for every session changed after the read that returned
-// cursor, in the order of the seq column (see Model), and returns the
-// position to continue from; revoked is true for tombstones. It is one
+// cursor (by the seq column, see Model), and returns the position to
+// continue from; revoked is true for tombstones. It is one
 // statement: the rows, the next cursor and the database's clock come from
 // one snapshot. Anonymous sessions exactly as inserted are left out, as
 // ChangeFeed allows.
