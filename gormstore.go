@@ -27,7 +27,8 @@ type StoreOptions struct {
 	// table lacks.
 	SkipMigrate bool
 	// NoPreparedStatements runs every statement unprepared. By default the
-	// statements of the hot paths (create, update, revoke, get by ID) are
+	// statements of the hot paths (create, update, revoke, get by ID, the
+	// change feed's poll) are
 	// prepared once on the *sql.DB under the *gorm.DB, and Close releases
 	// them. Set it behind a pooler that cannot keep prepared statements
 	// across transactions, such as PgBouncer in transaction mode (there,
@@ -69,8 +70,8 @@ type Store struct {
 	sql          statements
 
 	// The hot statements, prepared on sqlDB; nil sqlDB: run through GORM.
-	sqlDB                                            *sql.DB
-	insert, insertAnonymous, update, revoke, getByID *prepared
+	sqlDB                                                     *sql.DB
+	insert, insertAnonymous, update, revoke, getByID, changes *prepared
 }
 
 // prepared is one hot statement, prepared on first use and kept until
@@ -157,6 +158,7 @@ func NewStore(db *gorm.DB, opts StoreOptions) (*Store, error) {
 	}
 	s.insert, s.insertAnonymous = s.prepare(s.sql.insert), s.prepare(s.sql.insertAnonymous)
 	s.update, s.revoke, s.getByID = s.prepare(s.sql.update), s.prepare(s.sql.revoke), s.prepare(s.sql.get)
+	s.changes = s.prepare(s.sql.changes)
 	if !opts.SkipMigrate {
 		if err := s.Migrate(context.Background()); err != nil {
 			return nil, err
@@ -210,7 +212,7 @@ func (s *Store) statement(ctx context.Context, p *prepared) (*sql.Stmt, error) {
 // the application's and stays open. Close starts and leaves no goroutine.
 func (s *Store) Close() error {
 	var errs []error
-	for _, p := range []*prepared{s.insert, s.insertAnonymous, s.update, s.revoke, s.getByID} {
+	for _, p := range []*prepared{s.insert, s.insertAnonymous, s.update, s.revoke, s.getByID, s.changes} {
 		p.mu.Lock()
 		if p.stmt != nil {
 			errs = append(errs, p.stmt.Close())
@@ -701,20 +703,28 @@ func (s *Store) Get(ctx context.Context, id string) (Session, bool, error) {
 		out, found = *sess, true
 		return nil
 	}
-	stmt, err := s.statement(ctx, s.getByID)
-	if err != nil {
-		return Session{}, false, fmt.Errorf("gormsession: get %s: %w", id, err)
-	}
-	if stmt == nil {
-		return out, found, s.query(ctx, "get "+id, s.getByID.sql, []any{id}, fn)
-	}
-	begin := time.Now()
-	rows, err := stmt.QueryContext(ctx, id)
-	s.db.Logger.Trace(ctx, begin, func() (string, int64) { return s.getByID.query, -1 }, err)
+	rows, err := s.queryPrepared(ctx, s.getByID, id)
 	if err != nil {
 		return Session{}, false, fmt.Errorf("gormsession: get %s: %w", id, err)
 	}
 	return out, found, scanRows(rows, "get "+id, fn)
+}
+
+// queryPrepared runs the hot query p, prepared, and reports it to the
+// *gorm.DB's logger as GORM reports its own statements; or unprepared,
+// through GORM.
+func (s *Store) queryPrepared(ctx context.Context, p *prepared, args ...any) (*sql.Rows, error) {
+	stmt, err := s.statement(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	if stmt == nil {
+		return s.db.WithContext(ctx).Raw(p.sql, args...).Rows()
+	}
+	begin := time.Now()
+	rows, err := stmt.QueryContext(ctx, args...)
+	s.db.Logger.Trace(ctx, begin, func() (string, int64) { return p.query, -1 }, err)
+	return rows, err
 }
 
 // RemoveExpired deletes every session that is expired by the database's
@@ -791,7 +801,7 @@ func (s *Store) position(cursor, nowMicros int64) FeedPosition {
 // one snapshot. Anonymous sessions exactly as inserted are left out, as
 // ChangeFeed allows.
 func (s *Store) Changes(ctx context.Context, cursor int64, fn func(s *Session, revoked bool) error) (FeedPosition, error) {
-	rows, err := s.db.WithContext(ctx).Raw(s.sql.changes, cursor).Rows()
+	rows, err := s.queryPrepared(ctx, s.changes, cursor)
 	if err != nil {
 		return FeedPosition{}, fmt.Errorf("gormsession: changes: %w", err)
 	}
