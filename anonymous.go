@@ -73,23 +73,6 @@ func (c *anonCache) put(s *Session) *entry {
 	return e
 }
 
-// update replaces the entry of s if it is held and older; it reports
-// whether it is held.
-func (c *anonCache) update(s *Session) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, ok := c.lru.Peek(s.ID)
-	if !ok {
-		return false
-	}
-	if e.version < s.Version {
-		ne := newEntry(s, "")
-		ne.seen(e.updated.Load())
-		c.lru.Add(s.ID, ne)
-	}
-	return true
-}
-
 // remove drops id and reports whether it was held.
 func (c *anonCache) remove(id string) bool {
 	c.mu.Lock()

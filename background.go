@@ -6,6 +6,8 @@ package gormsession
 import (
 	"context"
 	"errors"
+	"fmt"
+	"maps"
 	"slices"
 	"time"
 )
@@ -80,41 +82,55 @@ func (m *Manager) sweep() (int, []string) {
 	return n, idle
 }
 
-// replayRevocations applies the revocations found in the journal at start:
-// in memory at once, and in the Backend if it accepts them now.
+// replayRevocations queues the revocations found in the journal at start
+// and applies them: in memory at once, and in the Backend if it accepts
+// them now.
 func (m *Manager) replayRevocations(ctx context.Context) {
-	queued := m.pending.list()
-	if len(queued) == 0 {
+	if len(m.pending.loaded) == 0 {
 		return
 	}
-	var ids []string
-	for i := range m.shards {
-		sh := &m.shards[i]
-		sh.mu.RLock()
-		for e := range sh.m.all() {
-			s := e.session()
-			if slices.ContainsFunc(queued, func(r revocation) bool { return r.covers(&s) }) {
-				ids = append(ids, s.ID)
+	m.mu.Lock()
+	for _, rec := range m.pending.loaded {
+		j := &job{seq: rec.seq}
+		m.cl.seq = max(m.cl.seq, rec.seq)
+		if rec.r.UserID == "" {
+			j.id = rec.r.ID
+			c := m.claim(rec.r.ID)
+			c.revoked, c.job = true, j
+			m.drop(rec.r.ID)
+		} else {
+			uc := &userClaim{r: rec.r, failed: true, job: j, blocked: make(map[string]Session)}
+			j.user = uc
+			m.cl.users[rec.r.UserID] = append(m.cl.users[rec.r.UserID], uc)
+			for _, id := range m.users.ids(rec.r.UserID) {
+				if e := m.lookup(id); e != nil {
+					if s := e.session(); uc.r.covers(&s) {
+						uc.blocked[id] = s
+						m.drop(id)
+					}
+				}
 			}
 		}
-		sh.mu.RUnlock()
+		m.cl.jobs[j.seq] = j
+		m.pending.n.Add(1)
 	}
-	m.forget(ids...)
+	m.pending.loaded = nil
+	m.mu.Unlock()
 	if err := m.retryRevocations(ctx); err != nil {
 		m.log.Warn("gormsession: journaled revocations not yet persisted", "pending", m.pending.len(), "err", err)
 	}
 }
 
-// retryRevocations writes the queued revocations to the Backend again. A
-// revocation leaves the queue (and the journal) only once it is persisted.
+// retryRevocations writes the queued revocations to the Backend again,
+// oldest first. A revocation leaves the queue (and the journal) only once
+// it is persisted, or refused for good.
 func (m *Manager) retryRevocations(ctx context.Context) error {
+	m.mu.Lock()
+	seqs := slices.Sorted(maps.Keys(m.cl.jobs))
+	m.mu.Unlock()
 	var errs []error
-	for _, r := range m.pending.list() {
-		if err := m.apply(ctx, r); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if err := m.pending.done(r); err != nil {
+	for _, seq := range seqs {
+		if err := m.retry(ctx, seq); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -124,9 +140,79 @@ func (m *Manager) retryRevocations(ctx context.Context) error {
 	return nil
 }
 
+// retry writes the queued job seq, unless it is gone or being written.
+func (m *Manager) retry(ctx context.Context, seq uint64) error {
+	m.mu.Lock()
+	j := m.cl.jobs[seq]
+	if j == nil || j.busy {
+		m.mu.Unlock()
+		return nil
+	}
+	// A user-wide write keeps what its claim keeps now, and holds that
+	// session's rotation off until it is done (journal included).
+	if err := m.waitFor(ctx, func() bool {
+		k := j.rev().KeepID
+		return k == "" || m.cl.ids[k] == nil || !m.cl.ids[k].rotating
+	}); err != nil {
+		m.mu.Unlock()
+		return err
+	}
+	if m.cl.jobs[seq] != j || j.busy {
+		m.mu.Unlock()
+		return nil
+	}
+	r := j.rev()
+	j.busy = true
+	if r.KeepID != "" {
+		m.claim(r.KeepID).keeps++
+	}
+	if j.user != nil {
+		j.user.writing = true
+	}
+	m.mu.Unlock()
+
+	removed, err := m.write(ctx, r)
+	if err != nil && !permanent(err) {
+		m.mu.Lock()
+		j.busy = false
+		if j.user != nil {
+			j.user.writing = false
+		}
+		m.unkeep(r.KeepID)
+		m.mu.Unlock()
+		return err
+	}
+	var jerr error
+	if m.pending.journal != nil {
+		jerr = m.pending.journal.remove(seq)
+	}
+	done := func() {
+		delete(m.cl.jobs, seq)
+		m.pending.n.Add(-1)
+		m.unkeep(r.KeepID)
+	}
+	if j.user != nil {
+		m.settleUser(j.user, removed, err == nil, done)
+	} else {
+		m.mu.Lock()
+		done()
+		c := m.claim(r.ID)
+		c.job = nil
+		if c.writing == 0 {
+			c.settled = m.now().UnixNano()
+		}
+		m.release(r.ID)
+		m.mu.Unlock()
+	}
+	if err != nil {
+		err = fmt.Errorf("gormsession: queued revocation dropped, the database refuses it for good: %w", err)
+	}
+	return errors.Join(err, jerr)
+}
+
 // pruneRevoked forgets the revoked IDs that no row read from now on can
-// contradict: those whose revocation is persisted and older than the
-// longest read the Manager may still apply.
+// contradict: those whose revocation the Backend has had for longer than
+// the longest read the Manager may still apply.
 func (m *Manager) pruneRevoked() {
 	keep := revokedKeep
 	if m.sync != nil {
@@ -135,9 +221,10 @@ func (m *Manager) pruneRevoked() {
 	cutoff := m.now().Add(-keep).UnixNano()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for id, at := range m.revoked {
-		if at < cutoff && !m.pending.hasID(id) {
-			delete(m.revoked, id)
+	for id, c := range m.cl.ids {
+		if c.revoked && c.settled != 0 && c.settled < cutoff && c.writing == 0 && c.job == nil &&
+			!c.creating && !c.rotating && c.keeps == 0 {
+			delete(m.cl.ids, id)
 		}
 	}
 }

@@ -17,3 +17,13 @@ func (m *Manager) Sync(ctx context.Context) error {
 // IndexedIDs returns how many session IDs the user index holds for userID.
 // It is for tests.
 func (m *Manager) IndexedIDs(userID string) int { return len(m.users.ids(userID)) }
+
+// JournalRecords returns how many revocations the journal at path holds.
+// The journal must not be in use. It is for tests.
+func JournalRecords(path string) (int, error) {
+	j, recs, err := openJournalFile(path)
+	if err != nil {
+		return 0, err
+	}
+	return len(recs), j.close()
+}

@@ -25,6 +25,7 @@ type faultyBackend struct {
 	failOps   map[string]bool // these calls fail before reaching the database
 	lostReply map[string]bool // these calls reach the database, then fail
 	gates     map[string]*gate
+	early     map[string]*gate // hold the next call before it reaches the database
 	delay     func(op string) time.Duration // before the call and after its work
 	// chaos, when set, decides per call whether it fails before reaching
 	// the database (fail) or after its write landed (lose).
@@ -38,7 +39,7 @@ type gate struct {
 }
 
 func newFaulty(st *gormsession.Store) *faultyBackend {
-	return &faultyBackend{Store: st, failOps: map[string]bool{}, lostReply: map[string]bool{}, gates: map[string]*gate{}}
+	return &faultyBackend{Store: st, failOps: map[string]bool{}, lostReply: map[string]bool{}, gates: map[string]*gate{}, early: map[string]*gate{}}
 }
 
 // setDown starts or ends a database outage.
@@ -78,8 +79,33 @@ func (f *faultyBackend) holdAfter(op string) *gate {
 	return g
 }
 
+// holdBefore returns a gate that holds the next call of op before it
+// reaches the database.
+func (f *faultyBackend) holdBefore(op string) *gate {
+	g := &gate{reached: make(chan struct{}), release: make(chan struct{})}
+	f.mu.Lock()
+	f.early[op] = g
+	f.mu.Unlock()
+	return g
+}
+
+// loseReply makes op reach the database, then fail, or stop doing so.
+func (f *faultyBackend) loseReply(op string, on bool) {
+	f.mu.Lock()
+	f.lostReply[op] = on
+	f.mu.Unlock()
+}
+
 // before is called before op reaches the database.
 func (f *faultyBackend) before(op string) error {
+	f.mu.Lock()
+	g := f.early[op]
+	delete(f.early, op)
+	f.mu.Unlock()
+	if g != nil {
+		close(g.reached)
+		<-g.release
+	}
 	f.mu.Lock()
 	down, fail, delay, chaos := f.down, f.failOps[op], f.delay, f.chaos
 	f.mu.Unlock()

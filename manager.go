@@ -168,19 +168,16 @@ type Manager struct {
 	anon   *anonCache // anonymous sessions, the most recently used
 	misses missCache  // IDs looked up in the Backend in vain
 
-	// mu orders what the Manager learns from the Backend (the change feed,
-	// read-through, reloads) with its own revocations and creations, so
-	// that a row read before a revocation cannot bring the session back,
-	// and a session revoked while it was being created is not published.
-	mu      sync.Mutex
-	revoked map[string]int64 // IDs revoked recently (unix ns); see pruneRevoked
-	// creating holds the IDs being created here, not yet in memory, with
-	// the newest copy of each that the Backend showed meanwhile (nil when
-	// none): a copy proves the row committed, so a creation whose reply
-	// was lost still ends with the row in memory (see abortCreate).
-	creating map[string]*Session
+	// mu guards the claims (see revocations.go): what the Manager has
+	// under way or knows about session IDs and users, which orders what it
+	// learns from the Backend (the change feed, read-through, reloads)
+	// with its own revocations and creations, so that a row read before a
+	// revocation cannot bring the session back, and a session revoked
+	// while it was being created is not published.
+	mu sync.Mutex
+	cl claims
 
-	pending *pendingRevocations
+	pending *pendingRevocations // the queue's persistence: the journal
 
 	sync    *syncState // nil for a single instance
 	metrics metrics
@@ -253,15 +250,14 @@ func NewManager(ctx context.Context, b Backend, opts ManagerOptions) (*Manager, 
 // newManager returns a Manager with empty memory.
 func newManager(b Backend, opts ManagerOptions, pending *pendingRevocations) *Manager {
 	m := &Manager{
-		backend:  b,
-		opts:     opts,
-		log:      opts.Logger,
-		users:    userIndex{m: make(map[string]*userSessions)},
-		revoked:  make(map[string]int64),
-		creating: make(map[string]*Session),
-		anon:     newAnonCache(opts.MaxAnonymous),
-		misses:   missCache{m: make(map[string]int64)},
-		pending:  pending,
+		backend: b,
+		opts:    opts,
+		log:     opts.Logger,
+		users:   userIndex{m: make(map[string]*userSessions)},
+		cl:      newClaims(),
+		anon:    newAnonCache(opts.MaxAnonymous),
+		misses:  missCache{m: make(map[string]int64)},
+		pending: pending,
 	}
 	m.now = func() time.Time { return opts.Now().Add(time.Duration(m.offset.Load())) }
 	for i := range m.shards {
@@ -487,83 +483,11 @@ func (m *Manager) Create(ctx context.Context, p Attributes) (Session, error) {
 		m.abortCreate(s.ID)
 		return Session{}, err
 	}
-	if !m.commitCreate(&s) {
+	if !m.commitCreate(ctx, &s) {
 		return Session{}, fmt.Errorf("gormsession: create: revoked while being created: %w", ErrNotFound)
 	}
 	s.Token = token
 	return s, nil
-}
-
-// beginCreate announces that session id is being written to the Backend:
-// until commitCreate, the change feed leaves it to its creator, and a
-// revocation that reaches it cancels it.
-func (m *Manager) beginCreate(id string) {
-	m.mu.Lock()
-	m.creating[id] = nil
-	m.mu.Unlock()
-}
-
-// abortCreate forgets a creation the Backend reported failed. When the
-// change feed or a lookup showed the row meanwhile, the write landed and
-// only its reply was lost: the row is put in memory as learn would have,
-// since the feed has moved past it and will not show it again.
-func (m *Manager) abortCreate(id string) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	seen := m.creating[id]
-	delete(m.creating, id)
-	if seen != nil {
-		m.learnLocked(seen)
-	}
-}
-
-// commitCreate puts s, now in the Backend, into memory, unless it was
-// revoked since beginCreate. It reports whether it did.
-func (m *Manager) commitCreate(s *Session) bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	seen, ok := m.creating[s.ID]
-	if !ok {
-		return false
-	}
-	delete(m.creating, s.ID)
-	m.put(s)
-	if seen != nil {
-		m.learnLocked(seen) // a later version, if another instance changed it already
-	}
-	return true
-}
-
-// learn puts a session read from the Backend into memory, unless this
-// Manager revoked it, is creating it, or has a revocation of it queued. It
-// returns the entry now in memory, if any.
-func (m *Manager) learn(s *Session) *entry {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.learnLocked(s)
-}
-
-// learnLocked is learn with m.mu held.
-func (m *Manager) learnLocked(s *Session) *entry {
-	if _, ok := m.revoked[s.ID]; ok {
-		return nil
-	}
-	if seen, ok := m.creating[s.ID]; ok {
-		if seen == nil || seen.Version < s.Version {
-			kept := *s // s may be reused by the caller
-			m.creating[s.ID] = &kept
-		}
-		return nil
-	}
-	if m.pending.covers(s) {
-		return nil
-	}
-	now := m.now()
-	if s.Expired(now) || m.idle(s.UpdatedAt.UnixNano(), now.UnixNano()) {
-		m.drop(s.ID)
-		return nil
-	}
-	return m.put(s)
 }
 
 // fitFields checks s against the column sizes: a Device label (often taken
@@ -587,121 +511,6 @@ func cloneData(b []byte) []byte {
 		return nil
 	}
 	return slices.Clip(bytes.Clone(b))
-}
-
-// forget removes revoked sessions from memory, cancels their creation if
-// it is under way, and remembers them as revoked, so that a row read from
-// the Backend before the revocation cannot bring them back. It returns how
-// many were in memory.
-func (m *Manager) forget(ids ...string) int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	now := m.now().UnixNano()
-	n := 0
-	for _, id := range ids {
-		m.revoked[id] = now
-		delete(m.creating, id)
-		if m.drop(id) {
-			n++
-		}
-	}
-	return n
-}
-
-// Revoke ends the session with the given ID. It takes effect in memory at
-// once. It returns nil once the Backend has the revocation; when the
-// Backend fails, the error wraps ErrNotPersisted, the session stays refused
-// and the write is retried in the background (and journaled, with
-// ManagerOptions.Journal). Revoking an unknown ID is not an error.
-func (m *Manager) Revoke(ctx context.Context, id string) error {
-	if m.closed.Load() {
-		return ErrClosed
-	}
-	m.forget(id)
-	return m.persist(ctx, revocation{ID: id})
-}
-
-// RevokeUser ends every session of userID, in memory at once and in the
-// Backend (in one statement when the Backend is a UserRevoker), including
-// those other instances created. It returns how many sessions it revoked.
-// Errors are as for Revoke.
-func (m *Manager) RevokeUser(ctx context.Context, userID string) (int, error) {
-	return m.revokeUser(ctx, userID, "")
-}
-
-// RevokeOthers ends every session of userID except keepID ("sign out
-// everywhere else") and returns how many it revoked. Errors are as for
-// Revoke.
-func (m *Manager) RevokeOthers(ctx context.Context, userID, keepID string) (int, error) {
-	return m.revokeUser(ctx, userID, keepID)
-}
-
-func (m *Manager) revokeUser(ctx context.Context, userID, keepID string) (int, error) {
-	if m.closed.Load() {
-		return 0, ErrClosed
-	}
-	if userID == "" {
-		return 0, errors.New("gormsession: revoke sessions of a user: empty user ID")
-	}
-	// The cut-off a retry keeps to, should the database refuse this call:
-	// the latest the database's clock can read now, by what this instance
-	// measured, so that no session created before the call escapes it (a
-	// retry may also end one created within that uncertainty after it).
-	r := revocation{UserID: userID, KeepID: keepID, Before: m.clock().UnixNano() + m.uncertainty.Load()}
-	var ids []string
-	for _, id := range m.users.ids(userID) {
-		if e := m.lookup(id); e != nil && r.covers(&Session{ID: id, UserID: userID, CreatedAt: time.Unix(0, e.created)}) {
-			ids = append(ids, id)
-		}
-	}
-	m.forget(ids...)
-	ur, ok := m.backend.(UserRevoker)
-	if !ok {
-		var errs []error
-		for _, id := range ids {
-			errs = append(errs, m.persist(ctx, revocation{ID: id}))
-		}
-		return len(ids), errors.Join(errs...)
-	}
-	// No cut-off on this first attempt: the database decides, inside the
-	// statement, which sessions came before it. A retry, later, is limited
-	// to the sessions created before r.Before.
-	removed, err := ur.RevokeUser(ctx, userID, keepID, time.Time{})
-	if err != nil {
-		return len(ids), notPersisted(err, m.pending.add(r))
-	}
-	m.forget(removed...)
-	revoked := make(map[string]struct{}, len(ids)+len(removed))
-	for _, id := range slices.Concat(ids, removed) {
-		revoked[id] = struct{}{}
-	}
-	return len(revoked), nil
-}
-
-// persist writes revocation r to the Backend, or queues it for retry.
-func (m *Manager) persist(ctx context.Context, r revocation) error {
-	err := m.apply(ctx, r)
-	if err == nil {
-		return nil
-	}
-	return notPersisted(err, m.pending.add(r))
-}
-
-// apply writes revocation r to the Backend and forgets, in memory, what it
-// revoked.
-func (m *Manager) apply(ctx context.Context, r revocation) error {
-	if r.UserID == "" {
-		return m.backend.Revoke(ctx, r.ID)
-	}
-	ur, ok := m.backend.(UserRevoker)
-	if !ok {
-		return nil // queued only by a UserRevoker
-	}
-	ids, err := ur.RevokeUser(ctx, r.UserID, r.KeepID, time.Unix(0, r.Before))
-	if err == nil {
-		m.forget(ids...)
-	}
-	return err
 }
 
 // ListUser returns the unexpired sessions of userID, oldest first, without
@@ -764,7 +573,7 @@ func (m *Manager) Update(ctx context.Context, id string, fn func(*Session)) (Ses
 		err = m.backend.Update(ctx, &s)
 		switch {
 		case err == nil:
-			if !m.update(&s) {
+			if !m.commitUpdate(&s) {
 				// Revoked here while the write was under way; the
 				// revocation's own write ends the row.
 				return Session{}, fmt.Errorf("gormsession: update %s: %w", id, ErrNotFound)
@@ -856,7 +665,10 @@ func (m *Manager) Rotate(ctx context.Context, token string) (Session, error) {
 	}
 	newToken := NewToken()
 	newID := HashToken(newToken)
-	m.beginCreate(newID)
+	if err := m.beginRotate(ctx, old.ID, newID); err != nil {
+		return Session{}, fmt.Errorf("gormsession: rotate: %w", err)
+	}
+	defer m.endRotate(old.ID)
 	s, err := m.backend.Rotate(ctx, old.ID, newID, m.clock())
 	if err != nil {
 		m.abortCreate(newID)
@@ -866,11 +678,11 @@ func (m *Manager) Rotate(ctx context.Context, token string) (Session, error) {
 		return Session{}, err
 	}
 	m.forget(old.ID)
-	if err := m.pending.rekeep(old.ID, s.ID); err != nil {
+	if err := m.rekeep(old.ID, s.ID); err != nil {
 		m.log.Warn("gormsession: rotation not journaled: a restart may sign the session out with its queued revocation",
 			"id", s.ID, "err", err)
 	}
-	if !m.commitCreate(&s) {
+	if !m.commitCreate(ctx, &s) {
 		return Session{}, fmt.Errorf("gormsession: rotate: revoked while being rotated: %w", ErrNotFound)
 	}
 	s.Token = newToken

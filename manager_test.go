@@ -22,6 +22,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) != "" {
 		runChild()
 	}
+	if os.Getenv(journalChildEnv) != "" {
+		runJournalChild()
+	}
 	goleak.VerifyTestMain(m)
 }
 

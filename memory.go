@@ -3,9 +3,10 @@ package gormsession
 // The Manager's memory: the sessions map, in shards with a lock each, and
 // the index of each user's sessions.
 //
-// Lock order: Manager.mu, then a shard's mu, then userIndex.mu. The user
-// index changes only under the lock of the shard whose entry it indexes, so
-// that it always lists exactly the entries in the map.
+// Lock order: Manager.mu (the claims, see revocations.go), then a shard's
+// mu, then userIndex.mu, then anonCache.mu; no lock is held across I/O.
+// The user index changes only under the lock of the shard whose entry it
+// indexes, so that it always lists exactly the entries in the map.
 
 import (
 	"crypto/sha256"
@@ -328,28 +329,6 @@ func (m *Manager) put(s *Session) *entry {
 	m.users.add(s.UserID, e)
 	sh.m.set(e)
 	return e
-}
-
-// update replaces the entry of s with s, if the entry is still in memory
-// and older. It reports whether the session is in memory.
-func (m *Manager) update(s *Session) bool {
-	if !ValidID(s.ID) {
-		return false
-	}
-	if s.UserID == "" {
-		return m.anon.update(s)
-	}
-	sh := m.shardOf(s.ID)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	e := sh.m.get(s.ID)
-	if e == nil {
-		return false
-	}
-	if e.version < s.Version {
-		m.swap(sh, e, s)
-	}
-	return true
 }
 
 // swap replaces old with an entry for s, keeping the later activity of the

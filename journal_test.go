@@ -1,0 +1,458 @@
+package gormsession_test
+
+// Reproducers for the revocation journal and the claims that decide what
+// memory may hold: each is an ordinary failure (a crash, an outage, a
+// second process, bad input, a race) that once lost or corrupted a
+// revocation, or let a session back in.
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gormsession/gormsession"
+	"github.com/gormsession/gormsession/internal/testdb"
+)
+
+// journalOpts are the options of a Manager that journals and retries only
+// when told to.
+func journalOpts(t *testing.T) gormsession.ManagerOptions {
+	return gormsession.ManagerOptions{
+		Journal:       filepath.Join(t.TempDir(), "revocations.journal"),
+		SyncInterval:  -1,
+		RetryInterval: time.Hour, CleanupInterval: -1,
+		Logger: discardLogger(),
+	}
+}
+
+func readFile(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// tornWrite returns the file a crash leaves when it cuts the write that
+// turned before into after once k of the bytes that differ are on disk.
+// The bytes land in the order they are written: the data pages (from the
+// third 4 KiB page on, in file order) before the two meta pages at the
+// start, which are written last, after a sync; for a file written only at
+// its end that is file order.
+func tornWrite(before, after []byte, k int) []byte {
+	out := make([]byte, len(after))
+	copy(out, before)
+	for _, off := range diffOrder(before, after) {
+		if k == 0 {
+			break
+		}
+		out[off] = after[off]
+		k--
+	}
+	return out
+}
+
+// diffOrder returns the offsets where after differs from before (beyond
+// before's end: every offset), in the order tornWrite applies them.
+func diffOrder(before, after []byte) []int {
+	const metaRegion = 2 * 4096
+	var data, meta []int
+	for off := range after {
+		if off < len(before) && before[off] == after[off] {
+			continue
+		}
+		if off >= metaRegion {
+			data = append(data, off)
+		} else {
+			meta = append(meta, off)
+		}
+	}
+	return append(data, meta...)
+}
+
+// TestJournalTornWriteLosesNothing: a crash in the middle of journaling one
+// revocation must neither lose those acknowledged before nor swallow the
+// next one.
+func TestJournalTornWriteLosesNothing(t *testing.T) {
+	tdb := newSQLite(t)
+	ctx := context.Background()
+	f := newFaulty(newStore(t, tdb, nil))
+	opts := journalOpts(t)
+	m := newManager(t, f, opts)
+	a := create(t, m, gormsession.Attributes{UserID: "alice"})
+	b := create(t, m, gormsession.Attributes{UserID: "alice"})
+	c := create(t, m, gormsession.Attributes{UserID: "alice"})
+	f.fail("Revoke", true)
+	if err := m.Revoke(ctx, a.ID); !errors.Is(err, gormsession.ErrNotPersisted) {
+		t.Fatalf("Revoke = %v, want ErrNotPersisted", err)
+	}
+	before := readFile(t, opts.Journal)
+	if err := m.Revoke(ctx, b.ID); !errors.Is(err, gormsession.ErrNotPersisted) {
+		t.Fatalf("Revoke = %v, want ErrNotPersisted", err)
+	}
+	after := readFile(t, opts.Journal)
+	_ = m.Close()
+	n := len(diffOrder(before, after))
+	for _, k := range []int{1, n / 3, n / 2, n - 1} {
+		t.Run(fmt.Sprintf("cut after %d of %d bytes", k, n), func(t *testing.T) {
+			opts := opts
+			opts.Journal = filepath.Join(t.TempDir(), "torn.journal")
+			if err := os.WriteFile(opts.Journal, tornWrite(before, after, k), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			m2, err := gormsession.NewManager(ctx, f, opts)
+			if err != nil {
+				t.Fatalf("NewManager after a crash mid-write: %v", err)
+			}
+			mustNotResolve(t, m2, a.Token, "its revocation was journaled before the crash")
+			if err := m2.Revoke(ctx, c.ID); !errors.Is(err, gormsession.ErrNotPersisted) {
+				t.Fatalf("Revoke = %v, want ErrNotPersisted", err)
+			}
+			_ = m2.Close()
+			m3 := newManager(t, f, opts)
+			mustNotResolve(t, m3, a.Token, "its revocation was journaled before the crash")
+			mustNotResolve(t, m3, c.Token, "its revocation was journaled after the restart")
+		})
+	}
+}
+
+// TestJournalDoesNotReplayLandedRevocations: a RevokeOthers that landed
+// while another revocation stayed stuck must not be replayed at the next
+// start, where it would sign out the kept device rotated since.
+func TestJournalDoesNotReplayLandedRevocations(t *testing.T) {
+	eachDB(t, func(t *testing.T, tdb testDB) {
+		ctx := context.Background()
+		st := newStore(t, tdb, nil)
+		f := newFaulty(st)
+		opts := journalOpts(t)
+		m := newManager(t, f, opts)
+		kept := create(t, m, gormsession.Attributes{UserID: "alice"})
+		other := create(t, m, gormsession.Attributes{UserID: "alice"})
+		stuck := create(t, m, gormsession.Attributes{UserID: "bob"})
+		f.fail("RevokeUser", true)
+		f.fail("Revoke", true)
+		if _, err := m.RevokeOthers(ctx, "alice", kept.ID); !errors.Is(err, gormsession.ErrNotPersisted) {
+			t.Fatalf("RevokeOthers = %v, want ErrNotPersisted", err)
+		}
+		if err := m.Revoke(ctx, stuck.ID); !errors.Is(err, gormsession.ErrNotPersisted) {
+			t.Fatalf("Revoke = %v, want ErrNotPersisted", err)
+		}
+		f.fail("RevokeUser", false)
+		_, _ = m.Cleanup(ctx) // RevokeOthers lands; the Revoke stays stuck
+		if n := m.Stats().PendingRevocations; n != 1 {
+			t.Fatalf("%d revocations pending, want 1", n)
+		}
+		rotated, err := m.Rotate(ctx, kept.Token)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = m.Close()
+		m2 := newManager(t, f, opts)
+		if _, ok := m2.Resolve(ctx, rotated.Token); !ok {
+			t.Fatal("the kept device, rotated after its RevokeOthers landed, was signed out by the replay")
+		}
+		if _, found, err := st.Get(ctx, rotated.ID); !found || err != nil {
+			t.Fatalf("the rotated device's row: found %v, err %v", found, err)
+		}
+		mustNotResolve(t, m2, other.Token, "it was signed out")
+		mustNotResolve(t, m2, stuck.Token, "its revocation is journaled")
+	})
+}
+
+// TestJournalIsBoundedByWhatIsPending: with one revocation stuck, many
+// others that are journaled and then land leave nothing behind: the next
+// start replays one, and the file stops growing.
+func TestJournalIsBoundedByWhatIsPending(t *testing.T) {
+	tdb := newSQLite(t)
+	ctx := context.Background()
+	f := newFaulty(newStore(t, tdb, nil))
+	opts := journalOpts(t)
+	m := newManager(t, f, opts)
+	stuck := create(t, m, gormsession.Attributes{UserID: "bob"})
+	f.fail("Revoke", true)
+	if err := m.Revoke(ctx, stuck.ID); !errors.Is(err, gormsession.ErrNotPersisted) {
+		t.Fatalf("Revoke = %v, want ErrNotPersisted", err)
+	}
+	var sizes []int64
+	for i := range 200 {
+		user := fmt.Sprintf("user-%d", i)
+		create(t, m, gormsession.Attributes{UserID: user})
+		f.fail("RevokeUser", true)
+		if _, err := m.RevokeUser(ctx, user); !errors.Is(err, gormsession.ErrNotPersisted) {
+			t.Fatalf("RevokeUser = %v, want ErrNotPersisted", err)
+		}
+		f.fail("RevokeUser", false)
+		_, _ = m.Cleanup(ctx)
+		if i == 49 || i == 199 {
+			fi, err := os.Stat(opts.Journal)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sizes = append(sizes, fi.Size())
+		}
+	}
+	if sizes[1] > sizes[0] {
+		t.Errorf("the journal grew from %d to %d bytes with one revocation pending", sizes[0], sizes[1])
+	}
+	_ = m.Close()
+	m2 := newManager(t, f, opts)
+	if n := m2.Stats().PendingRevocations; n != 1 {
+		t.Fatalf("the next start replays %d revocations, want the 1 pending", n)
+	}
+	mustNotResolve(t, m2, stuck.Token, "its revocation is journaled")
+}
+
+// TestRevokeOfAnImpossibleIDIsANoOp: an ID no session can have (here one
+// over 1 MiB) is not an error, queues nothing, and cannot block the next
+// start; an over-long user ID is refused at the call.
+func TestRevokeOfAnImpossibleIDIsANoOp(t *testing.T) {
+	tdb := newSQLite(t)
+	ctx := context.Background()
+	f := newFaulty(newStore(t, tdb, nil))
+	opts := journalOpts(t)
+	m := newManager(t, f, opts)
+	f.setDown(true)
+	for _, id := range []string{strings.Repeat("a", 2<<20), "", "not an id", strings.Repeat("A", 64), "\xff" + strings.Repeat("a", 63)} {
+		if err := m.Revoke(ctx, id); err != nil {
+			t.Errorf("Revoke(%.20q) = %v, want nil", id, err)
+		}
+	}
+	if _, err := m.RevokeUser(ctx, strings.Repeat("u", 2<<20)); !errors.Is(err, gormsession.ErrTooLong) {
+		t.Errorf("RevokeUser of a 2 MiB user ID = %v, want ErrTooLong", err)
+	}
+	if n := m.Stats().PendingRevocations; n != 0 {
+		t.Fatalf("%d revocations queued, want 0", n)
+	}
+	_ = m.Close()
+	f.setDown(false)
+	m2, err := gormsession.NewManager(ctx, f, opts)
+	if err != nil {
+		t.Fatalf("NewManager after revoking impossible IDs: %v", err)
+	}
+	_ = m2.Close()
+}
+
+// TestJournalHasOneOwner: a second Manager, in this process or another,
+// on a journal in use is refused, with an error that names the file.
+func TestJournalHasOneOwner(t *testing.T) {
+	tdb := newSQLite(t)
+	opts := journalOpts(t)
+	newManager(t, newStore(t, tdb, nil), opts)
+	m2, err := gormsession.NewManager(context.Background(), newStore(t, tdb, nil), opts)
+	if err == nil {
+		_ = m2.Close()
+		t.Fatal("a second Manager opened a journal in use")
+	}
+	if !strings.Contains(err.Error(), opts.Journal) {
+		t.Fatalf("the error does not name the file: %v", err)
+	}
+
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), journalChildEnv+"=1",
+		"GORMSESSION_CHILD_DSN="+tdb.DSN, "GORMSESSION_CHILD_TABLE="+tdb.Table, "GORMSESSION_CHILD_JOURNAL="+opts.Journal)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("child: %v: %s", err, out)
+	}
+	if !bytes.HasPrefix(out, []byte("refused: ")) || !bytes.Contains(out, []byte(opts.Journal)) {
+		t.Fatalf("another process on the journal: %s", out)
+	}
+}
+
+// journalChildEnv turns the test binary into a process that opens a
+// Manager on a journal (see TestJournalHasOneOwner).
+const journalChildEnv = "GORMSESSION_TEST_JOURNAL_CHILD"
+
+// runJournalChild opens a Manager on the journal it is given and prints
+// whether it was refused.
+func runJournalChild() {
+	db, err := testdb.OpenDSN(os.Getenv("GORMSESSION_CHILD_DSN"))
+	if err != nil {
+		fmt.Println(err)
+		os.Exit(1)
+	}
+	st, err := gormsession.NewStore(db, gormsession.StoreOptions{TableName: os.Getenv("GORMSESSION_CHILD_TABLE")})
+	if err != nil {
+		fmt.Println(err)
+		os.Exit(1)
+	}
+	m, err := gormsession.NewManager(context.Background(), st, gormsession.ManagerOptions{
+		Journal: os.Getenv("GORMSESSION_CHILD_JOURNAL"), SyncInterval: -1,
+	})
+	if err != nil {
+		fmt.Println("refused:", err)
+		os.Exit(0)
+	}
+	_ = m.Close()
+	fmt.Println("opened")
+	os.Exit(0)
+}
+
+// TestMalformedInputCannotPoisonTheQueue: on PostgreSQL, an ID or a user
+// ID with invalid UTF-8 fails with SQLSTATE 22021 whenever it is written.
+// It must be refused or dropped at once, never queued and retried forever.
+func TestMalformedInputCannotPoisonTheQueue(t *testing.T) {
+	tdb := newPostgres(t)
+	ctx := context.Background()
+	opts := journalOpts(t)
+	m := newManager(t, newStore(t, tdb, nil), opts)
+	s := create(t, m, gormsession.Attributes{UserID: "alice"})
+	if err := m.Revoke(ctx, "\xff"+strings.Repeat("a", 63)); err != nil {
+		t.Fatalf("Revoke of a malformed ID = %v, want nil (a no-op)", err)
+	}
+	if _, err := m.RevokeUser(ctx, "\xffalice"); err == nil || errors.Is(err, gormsession.ErrNotPersisted) {
+		t.Fatalf("RevokeUser of a user ID the database refuses = %v, want an error that is not ErrNotPersisted", err)
+	}
+	if n := m.Stats().PendingRevocations; n != 0 {
+		t.Fatalf("%d revocations queued for retry, want 0", n)
+	}
+	if _, err := m.Cleanup(ctx); err != nil {
+		t.Fatalf("Cleanup: %v", err)
+	}
+	mustResolve(t, m, s.Token)
+}
+
+// TestRetryRacingARotationKeepsTheSuccessor: the background retry of a
+// queued RevokeOthers is under way when the kept device is rotated; the
+// successor must stay signed in.
+func TestRetryRacingARotationKeepsTheSuccessor(t *testing.T) {
+	eachDB(t, func(t *testing.T, tdb testDB) {
+		ctx := context.Background()
+		st := newStore(t, tdb, nil)
+		f := newFaulty(st)
+		m := newManager(t, f, journalOpts(t))
+		kept := create(t, m, gormsession.Attributes{UserID: "alice"})
+		other := create(t, m, gormsession.Attributes{UserID: "alice"})
+		f.fail("RevokeUser", true)
+		if _, err := m.RevokeOthers(ctx, "alice", kept.ID); !errors.Is(err, gormsession.ErrNotPersisted) {
+			t.Fatalf("RevokeOthers = %v, want ErrNotPersisted", err)
+		}
+		f.fail("RevokeUser", false)
+		g := f.holdBefore("RevokeUser")
+		retried := make(chan error, 1)
+		go func() {
+			_, err := m.Cleanup(ctx)
+			retried <- err
+		}()
+		<-g.reached // the retry is under way, keeping kept
+		type result struct {
+			s   gormsession.Session
+			err error
+		}
+		rotated := make(chan result, 1)
+		go func() {
+			s, err := m.Rotate(ctx, kept.Token)
+			rotated <- result{s, err}
+		}()
+		var r result
+		early := false
+		select {
+		case r = <-rotated: // nothing held the rotation back
+			early = true
+		case <-time.After(200 * time.Millisecond):
+		}
+		close(g.release)
+		if err := <-retried; err != nil {
+			t.Fatalf("Cleanup: %v", err)
+		}
+		if !early {
+			r = <-rotated
+		}
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		if _, ok := m.Resolve(ctx, r.s.Token); !ok {
+			t.Fatal("the kept device, rotated while the retry was under way, was signed out")
+		}
+		if _, found, err := st.Get(ctx, r.s.ID); !found || err != nil {
+			t.Fatalf("the successor's row: found %v, err %v", found, err)
+		}
+		mustNotResolve(t, m, other.Token, "it was signed out")
+	})
+}
+
+// TestRefusedSignOutEverywhereLetsNoSessionBackIn: while RevokeUser's
+// write is under way, this instance reads a session of the user (by
+// read-through or by a poll); the write lands but its reply is lost. The
+// session must stay refused here, and after the retry lands.
+func TestRefusedSignOutEverywhereLetsNoSessionBackIn(t *testing.T) {
+	for _, read := range []string{"read-through", "poll"} {
+		t.Run(read, func(t *testing.T) {
+			eachDB(t, func(t *testing.T, tdb testDB) {
+				ctx := context.Background()
+				opts := gormsession.ManagerOptions{SyncInterval: time.Hour, RetryInterval: time.Hour, CleanupInterval: -1, Logger: discardLogger()}
+				f := newFaulty(newStore(t, tdb, nil))
+				a := newManager(t, f, opts)
+				b := newManager(t, newStore(t, tdb, nil), opts)
+				s := create(t, b, gormsession.Attributes{UserID: "alice"}) // a does not know it
+				f.loseReply("RevokeUser", true)
+				g := f.holdBefore("RevokeUser")
+				done := make(chan error, 1)
+				go func() {
+					_, err := a.RevokeUser(ctx, "alice")
+					done <- err
+				}()
+				<-g.reached
+				if read == "poll" {
+					if err := a.Sync(ctx); err != nil {
+						t.Fatal(err)
+					}
+				} else {
+					a.Resolve(ctx, s.Token)
+				}
+				close(g.release)
+				if err := <-done; !errors.Is(err, gormsession.ErrNotPersisted) {
+					t.Fatalf("RevokeUser with its reply lost = %v, want ErrNotPersisted", err)
+				}
+				mustNotResolve(t, a, s.Token, "RevokeUser on this instance returned ErrNotPersisted")
+				f.loseReply("RevokeUser", false)
+				if _, err := a.Cleanup(ctx); err != nil {
+					t.Fatal(err)
+				}
+				mustNotResolve(t, a, s.Token, "its user was signed out everywhere, and the retry landed")
+				if n := len(a.ListUser("alice")); n != 0 {
+					t.Fatalf("a lists %d sessions of alice", n)
+				}
+			})
+		})
+	}
+}
+
+// TestUpdateOfAnEvictedAnonymousSessionSucceeds: another visitor's Create
+// evicts an anonymous session while its Update is being written. The
+// database has the change, so Update must report it.
+func TestUpdateOfAnEvictedAnonymousSessionSucceeds(t *testing.T) {
+	eachDB(t, func(t *testing.T, tdb testDB) {
+		ctx := context.Background()
+		st := newStore(t, tdb, nil)
+		f := newFaulty(st)
+		m := newManager(t, f, gormsession.ManagerOptions{MaxAnonymous: 1, SyncInterval: -1})
+		a := create(t, m, gormsession.Attributes{})
+		g := f.holdAfter("Update")
+		done := make(chan error, 1)
+		go func() {
+			_, err := setData(m, ctx, a.ID, []byte("changed"))
+			done <- err
+		}()
+		<-g.reached
+		create(t, m, gormsession.Attributes{}) // evicts a
+		close(g.release)
+		if err := <-done; err != nil {
+			t.Fatalf("Update whose write landed = %v, want nil", err)
+		}
+		if row, found, err := st.Get(ctx, a.ID); !found || err != nil || string(row.Data) != "changed" {
+			t.Fatalf("row: %+v, %v, %v", row, found, err)
+		}
+		if got, ok := m.ResolveAnonymous(ctx, a.Token); !ok || string(got.Data) != "changed" {
+			t.Fatalf("ResolveAnonymous = %+v, %v", got, ok)
+		}
+	})
+}
