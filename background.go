@@ -99,13 +99,13 @@ func (m *Manager) replayRevocations(ctx context.Context) {
 			c.revoked, c.job = true, j
 			m.drop(rec.r.ID)
 		} else {
-			uc := &userClaim{r: rec.r, failed: true, job: j, blocked: make(map[string]Session)}
+			uc := &userClaim{r: rec.r, failed: true, job: j, blocked: make(map[string]struct{})}
 			j.user = uc
 			m.cl.users[rec.r.UserID] = append(m.cl.users[rec.r.UserID], uc)
 			for _, id := range m.users.ids(rec.r.UserID) {
 				if e := m.lookup(id); e != nil {
 					if s := e.session(); uc.r.covers(&s) {
-						uc.blocked[id] = s
+						uc.blocked[id] = struct{}{}
 						m.drop(id)
 					}
 				}
@@ -192,7 +192,7 @@ func (m *Manager) retry(ctx context.Context, seq uint64) error {
 		m.unkeep(r.KeepID)
 	}
 	if j.user != nil {
-		m.settleUser(j.user, removed, err == nil, done)
+		m.settleUser(ctx, j.user, removed, err == nil, done)
 	} else {
 		m.mu.Lock()
 		done()

@@ -308,8 +308,8 @@ func TestRevocationDuringOutageSurvivesRestart(t *testing.T) {
 		if err := m2.Close(); err != nil {
 			t.Fatal(err)
 		}
-		if n, err := gormsession.JournalRecords(journal); n != 0 || err != nil {
-			t.Fatalf("journal after replay: %d records, %v; want none", n, err)
+		if recs, err := gormsession.JournalState(journal); len(recs) != 0 || err != nil {
+			t.Fatalf("journal after replay: %q, %v; want no records", recs, err)
 		}
 	})
 }

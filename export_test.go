@@ -3,6 +3,8 @@ package gormsession
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 )
 
 // Sync polls the change feed now, as the Manager's sync loop does every
@@ -18,12 +20,18 @@ func (m *Manager) Sync(ctx context.Context) error {
 // It is for tests.
 func (m *Manager) IndexedIDs(userID string) int { return len(m.users.ids(userID)) }
 
-// JournalRecords returns how many revocations the journal at path holds.
-// The journal must not be in use. It is for tests.
-func JournalRecords(path string) (int, error) {
+// JournalState returns the revocations the journal at path holds, one
+// line each with its sequence, sorted. The journal must not be in use. It
+// is for tests.
+func JournalState(path string) ([]string, error) {
 	j, recs, err := openJournalFile(path)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	return len(recs), j.close()
+	out := make([]string, len(recs))
+	for i, r := range recs {
+		out[i] = fmt.Sprintf("%d %+v", r.seq, r.r)
+	}
+	slices.Sort(out)
+	return out, j.close()
 }

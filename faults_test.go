@@ -25,7 +25,7 @@ type faultyBackend struct {
 	failOps   map[string]bool // these calls fail before reaching the database
 	lostReply map[string]bool // these calls reach the database, then fail
 	gates     map[string]*gate
-	early     map[string]*gate // hold the next call before it reaches the database
+	early     map[string]*gate              // hold the next call before it reaches the database
 	delay     func(op string) time.Duration // before the call and after its work
 	// chaos, when set, decides per call whether it fails before reaching
 	// the database (fail) or after its write landed (lose).

@@ -13,8 +13,9 @@ package gormsession
 // transactions, and every record carries a checksum of its own, so that a
 // damaged file is refused at start rather than read short.
 //
-// bbolt commits a transaction by writing its data pages, syncing them,
-// then writing one of its two meta pages and syncing again; a crash at any
+// bbolt commits a transaction by writing its data pages (and its free
+// list), syncing them, then writing one of its two meta pages and syncing
+// again; a crash at any
 // byte leaves the previous meta page, and so the previous state, intact.
 // bbolt falls back to the older meta page when the newer one does not
 // verify, which after a crash is right but after a flipped byte in a
@@ -101,25 +102,145 @@ func openJournalFile(path string) (*journal, []journaled, error) {
 	if err := createJournal(path); err != nil {
 		return nil, nil, err
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: journalLockTimeout, NoFreelistSync: true})
+	if err := precheck(path); err != nil {
+		return nil, nil, err
+	}
+	var recs []journaled
+	var (
+		file *os.File
+		db   *bolt.DB
+	)
+	err := protect(func() (err error) {
+		db, err = bolt.Open(path, 0o600, &bolt.Options{
+			Timeout: journalLockTimeout,
+			OpenFile: func(name string, flag int, perm os.FileMode) (*os.File, error) {
+				f, err := os.OpenFile(name, flag, perm)
+				file = f
+				return f, err
+			},
+		})
+		if err != nil {
+			return err
+		}
+		if recs, err = (&journal{db: db, path: path}).verify(); err != nil {
+			_ = db.Close()
+			return err
+		}
+		return nil
+	})
+	if err != nil && file != nil {
+		// After a panic: release the file and its lock, whatever state
+		// bbolt was left in.
+		if db != nil {
+			_ = protect(db.Close)
+		}
+		unlockFile(file)
+		_ = file.Close()
+	}
 	if errors.Is(err, bolt.ErrTimeout) {
 		return nil, nil, fmt.Errorf("gormsession: journal %s is in use by another Manager or process; each needs a file of its own", path)
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("gormsession: journal %s: unreadable, refused: %w", path, err)
+		return nil, nil, fmt.Errorf("gormsession: journal %s: damaged or unreadable, refused: %w", path, err)
 	}
-	j := &journal{db: db, path: path}
-	recs, err := j.verify()
-	if err == nil {
-		// Seal: write the other meta page with the state just read, which
-		// also replaces a meta page torn by a crash.
-		err = j.seal()
-	}
+	return &journal{db: db, path: path}, recs, nil
+}
+
+// precheck reads the bbolt meta pages of the journal at path and checks
+// that the free list they point to, and every page, fits in the file,
+// before bbolt reads them: a damaged length there would make bbolt
+// allocate or loop over billions of entries. It holds a shared lock while it reads, so a journal
+// in use is reported as such.
+func precheck(path string) error {
+	f, err := os.Open(path)
 	if err != nil {
-		_ = db.Close()
-		return nil, nil, fmt.Errorf("gormsession: journal %s: %w", path, err)
+		return fmt.Errorf("gormsession: journal %s: %w", path, err)
 	}
-	return j, recs, nil
+	defer f.Close()
+	if !lockShared(f) {
+		return fmt.Errorf("gormsession: journal %s is in use by another Manager or process; each needs a file of its own", path)
+	}
+	if err := checkFreelist(f); err != nil {
+		return fmt.Errorf("gormsession: journal %s: damaged, refused: %w", path, err)
+	}
+	return nil
+}
+
+// checkFreelist checks the free list of the meta page bbolt will use, and
+// the lengths of the pages below its high-water mark; see precheck. A file whose meta pages are both invalid is left for bbolt to
+// refuse.
+func checkFreelist(f *os.File) error {
+	const pgidNoFreelist = 1<<64 - 1
+	ps := int64(os.Getpagesize())
+	var best []byte
+	for page := range int64(2) {
+		b := make([]byte, 80)
+		if _, err := f.ReadAt(b, page*ps); err != nil {
+			return nil
+		}
+		meta := b[16:]
+		h := fnv.New64a()
+		h.Write(meta[:56])
+		if binary.LittleEndian.Uint32(meta) != 0xED0CDAED || h.Sum64() != binary.LittleEndian.Uint64(meta[56:]) ||
+			int64(binary.LittleEndian.Uint32(meta[8:])) != ps {
+			continue
+		}
+		if best == nil || binary.LittleEndian.Uint64(meta[48:]) > binary.LittleEndian.Uint64(best[48:]) {
+			best = meta
+		}
+	}
+	if best == nil {
+		return nil
+	}
+	freelist, hw := binary.LittleEndian.Uint64(best[32:]), binary.LittleEndian.Uint64(best[40:])
+	if freelist == pgidNoFreelist {
+		return nil
+	}
+	if freelist < 2 || freelist >= hw {
+		return fmt.Errorf("free list page %d outside the file's %d pages", freelist, hw)
+	}
+	head := make([]byte, 24)
+	if _, err := f.ReadAt(head, int64(freelist)*ps); err != nil {
+		return fmt.Errorf("free list page %d: %w", freelist, err)
+	}
+	count, overflow := uint64(binary.LittleEndian.Uint16(head[10:])), uint64(binary.LittleEndian.Uint32(head[12:]))
+	if count == 0xffff {
+		count = binary.LittleEndian.Uint64(head[16:]) + 1
+	}
+	if overflow >= hw-freelist || count > ((overflow+1)*uint64(ps)-16)/8 {
+		return fmt.Errorf("free list page %d: %d entries on %d pages", freelist, count, overflow+1)
+	}
+	// No branch, leaf or free list page may run past the end: bbolt's
+	// check would loop over the pages it claims.
+	for id := uint64(2); id < hw; id++ {
+		if _, err := f.ReadAt(head[:16], int64(id)*ps); err != nil {
+			return fmt.Errorf("page %d: %w", id, err)
+		}
+		flags, overflow := binary.LittleEndian.Uint16(head[8:]), uint64(binary.LittleEndian.Uint32(head[12:]))
+		if flags&(0x01|0x02|0x10) != 0 && overflow >= hw-id {
+			return fmt.Errorf("page %d claims %d pages past the file's %d", id, overflow, hw)
+		}
+	}
+	return nil
+}
+
+// protect runs fn, turning a panic, or a fault reading the file's map,
+// into an error: bbolt reads its pages in place, and a damaged page could
+// make it index out of range or read past the map.
+func protect(fn func() error) (err error) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer func() {
+			if r := recover(); r != nil {
+				err = fmt.Errorf("%v", r)
+			}
+		}()
+		debug.SetPanicOnFault(true)
+		err = fn()
+	}()
+	<-done
+	return err
 }
 
 // createJournal makes an empty journal at path unless a file is there: in
@@ -137,7 +258,7 @@ func createJournal(path string) error {
 	name := tmp.Name()
 	_ = tmp.Close()
 	defer os.Remove(name)
-	db, err := bolt.Open(name, 0o600, &bolt.Options{Timeout: journalLockTimeout, NoFreelistSync: true})
+	db, err := bolt.Open(name, 0o600, &bolt.Options{Timeout: journalLockTimeout})
 	if err != nil {
 		return fmt.Errorf("gormsession: create journal %s: %w", path, err)
 	}
@@ -187,23 +308,23 @@ func syncDir(dir string) error {
 }
 
 // verify reads every record and checks it against its checksum and the
-// summary, and the file's structure with bbolt's own check. A damaged
-// file is an error, never a panic: bbolt reads its pages in place, and a
-// damaged page could make it index out of range or read past the map.
-func (j *journal) verify() (recs []journaled, err error) {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		defer func() {
-			if r := recover(); r != nil {
-				recs, err = nil, fmt.Errorf("damaged, refused: %v", r)
-			}
-		}()
-		debug.SetPanicOnFault(true)
-		recs, err = j.read()
-	}()
-	<-done
-	return recs, err
+// summary, and the file's structure with bbolt's own check, then seals:
+// writes the other meta page with the state just read, which also
+// replaces a meta page torn by a crash. It runs under protect, and reads
+// every page (the free list by a write transaction, rolled back) before
+// bbolt's check reads them again in a goroutine of its own, where a fault
+// could not be recovered.
+func (j *journal) verify() ([]journaled, error) {
+	tx, err := j.db.Begin(true)
+	if err != nil {
+		return nil, err
+	}
+	_ = tx.Rollback()
+	recs, err := j.read()
+	if err != nil {
+		return nil, err
+	}
+	return recs, j.seal()
 }
 
 // read reads and checks the records; see verify.
@@ -212,17 +333,17 @@ func (j *journal) read() ([]journaled, error) {
 	err := j.db.View(func(tx *bolt.Tx) error {
 		b, st := tx.Bucket(bucketPending), tx.Bucket(bucketState)
 		if b == nil || st == nil {
-			return errors.New("damaged, refused: a bucket is missing")
+			return errors.New("a bucket is missing")
 		}
 		want, ok := decodeSummary(st.Get(keySummary))
 		if !ok {
-			return errors.New("damaged, refused: bad summary record")
+			return errors.New("bad summary record")
 		}
 		var got journalSummary
 		err := b.ForEach(func(k, v []byte) error {
 			r, ok := decodeRecord(k, v)
 			if !ok {
-				return fmt.Errorf("damaged, refused: bad record %x", k)
+				return fmt.Errorf("bad record %x (%d bytes) of %d bytes", k[:min(len(k), 8)], len(k), len(v))
 			}
 			recs = append(recs, journaled{seq: binary.BigEndian.Uint64(k), r: r})
 			got.count++
@@ -233,14 +354,14 @@ func (j *journal) read() ([]journaled, error) {
 			return err
 		}
 		if got != want {
-			return fmt.Errorf("damaged, refused: %d records where the summary says %d, or their digest differs", got.count, want.count)
+			return fmt.Errorf("%d records where the summary says %d, or their digest differs", got.count, want.count)
 		}
 		var errs []error
 		for cerr := range tx.Check() {
 			errs = append(errs, cerr)
 		}
 		if len(errs) > 0 {
-			return fmt.Errorf("damaged, refused: %w", errors.Join(errs...))
+			return errors.Join(errs...)
 		}
 		return nil
 	})
@@ -324,7 +445,7 @@ func (j *journal) rekeep(seqs []uint64, to string) error {
 			}
 			r, ok := decodeRecord(k, old)
 			if !ok {
-				return fmt.Errorf("bad record %x", k)
+				return fmt.Errorf("bad record %x", k[:min(len(k), 8)])
 			}
 			r.KeepID = to
 			v := encodeRecord(k, r)

@@ -88,7 +88,7 @@ type userClaim struct {
 	job     *job
 	// blocked are the sessions it kept out of memory: those it found
 	// there, and those learn refused while it was unsettled.
-	blocked map[string]Session
+	blocked map[string]struct{}
 }
 
 // job is a queued revocation: the persistence of one claim.
@@ -216,7 +216,7 @@ func (m *Manager) learnLocked(s *Session) *entry {
 		return nil
 	}
 	if uc := m.coveringUser(s); uc != nil {
-		uc.blocked[s.ID] = *s
+		uc.blocked[s.ID] = struct{}{}
 		return nil
 	}
 	now := m.now()
@@ -415,13 +415,13 @@ func (m *Manager) revokeUser(ctx context.Context, userID, keepID string) (int, e
 	uc := &userClaim{
 		r:       revocation{UserID: userID, KeepID: keepID, Before: m.clock().UnixNano() + m.uncertainty.Load()},
 		writing: true,
-		blocked: make(map[string]Session),
+		blocked: make(map[string]struct{}),
 	}
 	m.cl.users[userID] = append(m.cl.users[userID], uc)
 	for _, id := range m.users.ids(userID) {
 		if e := m.lookup(id); e != nil {
 			if s := e.session(); uc.r.covers(&s) {
-				uc.blocked[id] = s
+				uc.blocked[id] = struct{}{}
 				m.drop(id)
 			}
 		}
@@ -442,7 +442,7 @@ func (m *Manager) revokeUser(ctx context.Context, userID, keepID string) (int, e
 		}))
 		return n, err
 	}
-	m.settleUser(uc, removed, err == nil, func() { m.unkeep(keepID) })
+	m.settleUser(ctx, uc, removed, err == nil, func() { m.unkeep(keepID) })
 	if err != nil {
 		return n, fmt.Errorf("gormsession: revoke sessions of a user: the database refuses it for good: %w", err)
 	}
@@ -484,8 +484,8 @@ func (m *Manager) unkeep(keepID string) {
 // settleUser retires user-wide claim uc, whose write returned: landed
 // (with the IDs the Backend removed) or refused for good. done runs with
 // Manager.mu held. The sessions uc kept out of memory are either ended
-// for good or, when no write of uc can have ended them, learnt again.
-func (m *Manager) settleUser(uc *userClaim, removed []string, landed bool, done func()) {
+// for good or, when no write of uc can have ended them, read again.
+func (m *Manager) settleUser(ctx context.Context, uc *userClaim, removed []string, landed bool, done func()) {
 	m.mu.Lock()
 	done()
 	uc.writing = false
@@ -494,27 +494,33 @@ func (m *Manager) settleUser(uc *userClaim, removed []string, landed bool, done 
 		delete(m.cl.users, uc.r.UserID)
 	}
 	m.forgetLocked(removed...)
-	var relearn []Session
-	switch {
-	case landed && uc.failed:
+	var reread []string
+	if landed && uc.failed {
 		// An earlier write may have landed and its reply been lost:
 		// every session uc kept out existed before this write, so this
 		// write ended it if that one did not.
 		m.forgetLocked(slices.Collect(maps.Keys(uc.blocked))...)
-	default:
-		// This first write is the only one: what it did not remove is
-		// live (it was created after the write, or the database's cut-off
-		// left it); refused for good, it removed nothing.
-		for id, s := range uc.blocked {
+	} else {
+		// This write is the only one. What it did not remove was ended
+		// by someone else, or was created after it, or the database's
+		// cut-off left it: the database says which.
+		for id := range uc.blocked {
 			if !slices.Contains(removed, id) {
-				relearn = append(relearn, s)
+				reread = append(reread, id)
 			}
 		}
 	}
 	m.release("")
 	m.mu.Unlock()
-	for i := range relearn {
-		m.learn(&relearn[i])
+	for _, id := range reread {
+		s, found, err := m.backend.Get(ctx, id)
+		if err != nil {
+			m.log.Warn("gormsession: a session a user-wide revocation left is not read again", "id", id, "err", err)
+			continue
+		}
+		if found {
+			m.learn(&s)
+		}
 	}
 }
 
