@@ -35,3 +35,15 @@ func JournalState(path string) ([]string, error) {
 	slices.Sort(out)
 	return out, j.close()
 }
+
+// Crash stops m as a crash of its process would: the background work
+// ends, the journal is closed (its lock released), and nothing is written
+// to the Backend. It is for tests.
+func (m *Manager) Crash() {
+	if !m.closed.CompareAndSwap(false, true) {
+		return
+	}
+	m.cancel()
+	m.wg.Wait()
+	_ = m.pending.close()
+}

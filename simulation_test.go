@@ -352,6 +352,9 @@ func (s *sim) step(w int, rng *rand.Rand) {
 	case r < 4:
 		s.outage(w, rng)
 		return
+	case r < 6:
+		s.crash(in, rng)
+		return
 	case r < 7:
 		s.restart(in)
 		return
@@ -458,6 +461,45 @@ func (s *sim) restart(in *simInstance) {
 	defer in.rw.Unlock()
 	err := in.m.Close()
 	s.logf("i%d restart (close: %v)", in.idx, err)
+	s.start(in)
+}
+
+// crash ends the instance's process in the middle of journaling a
+// revocation: the revocation of one of its sessions is refused by the
+// database and journaled, the process dies without writing anything more,
+// and the journal is left as a crash at a random byte of that write
+// leaves it (see commitOrder). The revocation was never acknowledged, so
+// it may or may not hold after the restart.
+func (s *sim) crash(in *simInstance, rng *rand.Rand) {
+	in.rw.Lock()
+	defer in.rw.Unlock()
+	tok := s.pick(rng)
+	before, err := os.ReadFile(in.journal)
+	if err != nil || tok == nil {
+		s.logf("i%d crash (no journal yet: %v)", in.idx, err)
+		in.m.Crash()
+		s.start(in)
+		return
+	}
+	s.mu.Lock()
+	tok.mayEnd = true
+	s.mu.Unlock()
+	in.f.mu.Lock()
+	in.f.down = true
+	in.f.mu.Unlock()
+	err = in.m.Revoke(context.Background(), tok.id)
+	after, rerr := os.ReadFile(in.journal)
+	in.m.Crash()
+	in.f.setDown(false)
+	if rerr != nil {
+		s.fatalf("i%d crash: %v", in.idx, rerr)
+	}
+	order := commitOrder(before, after)
+	k := rng.IntN(len(order) + 1)
+	if werr := os.WriteFile(in.journal, applyPrefix(before, after, order, k), 0o600); werr != nil {
+		s.fatalf("i%d crash: %v", in.idx, werr)
+	}
+	s.logf("i%d crash while journaling the revocation of %s (%v): cut after %d of %d bytes", in.idx, short(tok.id), err, k, len(order))
 	s.start(in)
 }
 
