@@ -101,13 +101,17 @@ type ManagerOptions struct {
 	Notifier ChangeNotifier
 
 	// Journal is the path of a local file where revocations the Backend
-	// refused (the database was down) are recorded, fsync'd, before the
+	// refused (the database was down) are recorded, synced, before the
 	// revoking call returns; NewManager replays them before serving, and
-	// the file is emptied once every one of them is in the Backend. With
-	// it, a session revoked during a database outage stays revoked across
-	// a restart of this process; without it, such a revocation is retried
-	// only until the process ends. Each instance needs a file of its own.
-	// Default: "", no journal.
+	// each leaves the file when it reaches the Backend. With it, a session
+	// revoked during a database outage stays revoked across a restart or a
+	// crash of this process; without it, such a revocation is retried only
+	// until the process ends. The file is a bbolt database: a crash at any
+	// byte of a write loses no revocation acknowledged before it, and a
+	// damaged file is refused at start with an error naming it. It holds
+	// at most MaxPendingRevocations revocations. Each instance needs a file
+	// of its own: NewManager fails when another Manager or process holds
+	// it. Default: "", no journal.
 	Journal string
 
 	// ReadThroughRate bounds the Backend lookups of unknown tokens per
