@@ -221,6 +221,87 @@ func checkFreelist(f *os.File) error {
 			return fmt.Errorf("page %d claims %d pages past the file's %d", id, overflow, hw)
 		}
 	}
+	// Every page reachable from the root lies in the file, once, with its
+	// elements inside it: bbolt turns their offsets into pointers.
+	t := treeCheck{f: f, ps: ps, hw: hw, seen: map[uint64]bool{}}
+	return t.page(binary.LittleEndian.Uint64(best[16:]), 0)
+}
+
+// treeCheck walks the pages of a bbolt file; see checkFreelist.
+type treeCheck struct {
+	f    *os.File
+	ps   int64
+	hw   uint64
+	seen map[uint64]bool
+}
+
+// page checks page id and what it reaches, depth levels down.
+func (t *treeCheck) page(id uint64, depth int) error {
+	if depth > 16 || id < 2 || id >= t.hw || t.seen[id] {
+		return fmt.Errorf("page %d: out of place", id)
+	}
+	t.seen[id] = true
+	head := make([]byte, 16)
+	if _, err := t.f.ReadAt(head, int64(id)*t.ps); err != nil {
+		return fmt.Errorf("page %d: %w", id, err)
+	}
+	if binary.LittleEndian.Uint64(head) != id {
+		return fmt.Errorf("page %d: says it is page %d", id, binary.LittleEndian.Uint64(head))
+	}
+	n := int64(binary.LittleEndian.Uint32(head[12:])+1) * t.ps
+	buf := make([]byte, n)
+	if _, err := t.f.ReadAt(buf, int64(id)*t.ps); err != nil {
+		return fmt.Errorf("page %d: %w", id, err)
+	}
+	return t.elements(id, buf, depth)
+}
+
+// elements checks the elements of the page in buf (a page of its own, or
+// an inline bucket's).
+func (t *treeCheck) elements(id uint64, buf []byte, depth int) error {
+	if len(buf) < 16 {
+		return fmt.Errorf("page %d: short", id)
+	}
+	flags, count := binary.LittleEndian.Uint16(buf[8:]), int(binary.LittleEndian.Uint16(buf[10:]))
+	if 16+count*16 > len(buf) {
+		return fmt.Errorf("page %d: %d elements do not fit", id, count)
+	}
+	for i := range count {
+		e := 16 + i*16
+		pos, ksize := int(binary.LittleEndian.Uint32(buf[e+4:])), int(binary.LittleEndian.Uint32(buf[e+8:]))
+		switch flags {
+		case 0x01: // branch: pos, ksize, pgid
+			pos, ksize = int(binary.LittleEndian.Uint32(buf[e:])), int(binary.LittleEndian.Uint32(buf[e+4:]))
+			if pos < 0 || ksize < 0 || e+pos+ksize > len(buf) {
+				return fmt.Errorf("page %d: element %d outside it", id, i)
+			}
+			if err := t.page(binary.LittleEndian.Uint64(buf[e+8:]), depth+1); err != nil {
+				return err
+			}
+		case 0x02: // leaf: flags, pos, ksize, vsize
+			vsize := int(binary.LittleEndian.Uint32(buf[e+12:]))
+			if pos < 0 || ksize < 0 || vsize < 0 || e+pos+ksize+vsize > len(buf) {
+				return fmt.Errorf("page %d: element %d outside it", id, i)
+			}
+			if binary.LittleEndian.Uint32(buf[e:])&0x01 == 0 {
+				continue
+			}
+			// A bucket: its root page, or the page inline after its header.
+			v := buf[e+pos+ksize : e+pos+ksize+vsize]
+			if len(v) < 16 {
+				return fmt.Errorf("page %d: bucket %d too short", id, i)
+			}
+			if root := binary.LittleEndian.Uint64(v); root != 0 {
+				if err := t.page(root, depth+1); err != nil {
+					return err
+				}
+			} else if err := t.elements(id, v[16:], depth+1); err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("page %d: neither branch nor leaf", id)
+		}
+	}
 	return nil
 }
 

@@ -43,14 +43,16 @@ func readFile(t *testing.T, path string) []byte {
 
 // tornWrite returns the file a crash leaves when it cuts the write that
 // turned before into after once k of the bytes that differ are on disk.
-// The bytes land in the order they are written: the data pages (from the
-// third 4 KiB page on, in file order) before the two meta pages at the
-// start, which are written last, after a sync; for a file written only at
-// its end that is file order.
+// The bytes land in the order they are written: for a bbolt file, as
+// commitOrder says; for a file written only at its end, in file order.
 func tornWrite(before, after []byte, k int) []byte {
 	out := make([]byte, len(after))
 	copy(out, before)
-	for _, off := range diffOrder(before, after) {
+	order := diffOrder(before, after)
+	if len(after) >= 2*4096 {
+		order = commitOrder(before, after)
+	}
+	for _, off := range order {
 		if k == 0 {
 			break
 		}
