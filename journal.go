@@ -37,6 +37,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // MaxPendingRevocations is how many revocations a Manager keeps queued for
@@ -137,7 +138,7 @@ func openJournalFile(path string) (*journal, []journaled, error) {
 		unlockFile(file)
 		_ = file.Close()
 	}
-	if errors.Is(err, bolt.ErrTimeout) {
+	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, nil, fmt.Errorf("gormsession: journal %s is in use by another Manager or process; each needs a file of its own", path)
 	}
 	if err != nil {
