@@ -75,3 +75,43 @@ func TestPermanentClassifiesRealErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestPruneForgetsOnlySettledOldClaims: a revocation the Backend has had
+// for longer than any read the Manager may still apply is forgotten, so
+// the claims stay bounded; one still queued, or recent, is kept and keeps
+// refusing the session.
+func TestPruneForgetsOnlySettledOldClaims(t *testing.T) {
+	clock := time.Now()
+	opts := ManagerOptions{Now: func() time.Time { return clock }}.withDefaults(false)
+	m := newManager(nil, opts, &pendingRevocations{})
+	session := func() Session {
+		return Session{ID: HashToken(NewToken()), UserID: "u", CreatedAt: clock, UpdatedAt: clock, Version: 1}
+	}
+	landed, queued := session(), session()
+	m.forget(landed.ID)
+	m.mu.Lock()
+	c := m.claim(queued.ID)
+	c.revoked, c.job = true, &job{seq: 1, id: queued.ID}
+	m.mu.Unlock()
+
+	clock = clock.Add(revokedKeep / 2)
+	m.pruneRevoked()
+	if m.learn(&landed) != nil || m.learn(&queued) != nil {
+		t.Fatal("a revocation was forgotten before the longest read could have seen it")
+	}
+	clock = clock.Add(revokedKeep)
+	landed.UpdatedAt, queued.UpdatedAt = clock, clock
+	m.pruneRevoked()
+	if m.learn(&queued) != nil {
+		t.Fatal("a revocation still queued was forgotten")
+	}
+	if m.learn(&landed) == nil {
+		t.Fatal("a revocation settled long ago still refuses a row the database says is live")
+	}
+	m.mu.Lock()
+	n := len(m.cl.ids)
+	m.mu.Unlock()
+	if n != 1 {
+		t.Fatalf("%d claims kept, want the queued one", n)
+	}
+}
