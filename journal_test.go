@@ -458,3 +458,76 @@ func TestUpdateOfAnEvictedAnonymousSessionSucceeds(t *testing.T) {
 		}
 	})
 }
+
+// TestRetryWaitsForARotationUnderWay: the kept device's rotation has
+// landed in the database but not yet moved the keeping when the retry of
+// the queued RevokeOthers starts; the retry must keep the successor.
+func TestRetryWaitsForARotationUnderWay(t *testing.T) {
+	eachDB(t, func(t *testing.T, tdb testDB) {
+		ctx := context.Background()
+		st := newStore(t, tdb, nil)
+		f := newFaulty(st)
+		m := newManager(t, f, journalOpts(t))
+		kept := create(t, m, gormsession.Attributes{UserID: "alice"})
+		other := create(t, m, gormsession.Attributes{UserID: "alice"})
+		f.fail("RevokeUser", true)
+		if _, err := m.RevokeOthers(ctx, "alice", kept.ID); !errors.Is(err, gormsession.ErrNotPersisted) {
+			t.Fatalf("RevokeOthers = %v, want ErrNotPersisted", err)
+		}
+		f.fail("RevokeUser", false)
+		g := f.holdAfter("Rotate")
+		type result struct {
+			s   gormsession.Session
+			err error
+		}
+		rotated := make(chan result, 1)
+		go func() {
+			s, err := m.Rotate(ctx, kept.Token)
+			rotated <- result{s, err}
+		}()
+		<-g.reached // the successor is in the database
+		retried := make(chan error, 1)
+		go func() {
+			_, err := m.Cleanup(ctx)
+			retried <- err
+		}()
+		time.Sleep(100 * time.Millisecond)
+		close(g.release)
+		r := <-rotated
+		if err := <-retried; err != nil || r.err != nil {
+			t.Fatalf("Cleanup: %v; Rotate: %v", err, r.err)
+		}
+		if _, found, err := st.Get(ctx, r.s.ID); !found || err != nil {
+			t.Fatalf("the successor's row: found %v, err %v", found, err)
+		}
+		mustResolve(t, m, r.s.Token)
+		mustNotResolve(t, m, other.Token, "it was signed out")
+	})
+}
+
+// TestUpdateRacingARevocationDoesNotBringItBack: the session is revoked
+// while its Update is being written; Update must report it gone and leave
+// it out of memory.
+func TestUpdateRacingARevocationDoesNotBringItBack(t *testing.T) {
+	eachDB(t, func(t *testing.T, tdb testDB) {
+		ctx := context.Background()
+		f := newFaulty(newStore(t, tdb, nil))
+		m := newManager(t, f, gormsession.ManagerOptions{SyncInterval: -1})
+		s := create(t, m, gormsession.Attributes{UserID: "alice"})
+		g := f.holdAfter("Update")
+		done := make(chan error, 1)
+		go func() {
+			_, err := setData(m, ctx, s.ID, []byte("late"))
+			done <- err
+		}()
+		<-g.reached
+		if err := m.Revoke(ctx, s.ID); err != nil {
+			t.Fatal(err)
+		}
+		close(g.release)
+		if err := <-done; !errors.Is(err, gormsession.ErrNotFound) {
+			t.Fatalf("Update of a session revoked meanwhile = %v, want ErrNotFound", err)
+		}
+		mustNotResolve(t, m, s.Token, "it was revoked")
+	})
+}
