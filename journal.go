@@ -157,7 +157,7 @@ func precheck(path string) error {
 	if err != nil {
 		return fmt.Errorf("gormsession: journal %s: %w", path, err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read only
 	if !lockShared(f) {
 		return fmt.Errorf("gormsession: journal %s is in use by another Manager or process; each needs a file of its own", path)
 	}
@@ -339,7 +339,7 @@ func createJournal(path string) error {
 	}
 	name := tmp.Name()
 	_ = tmp.Close()
-	defer os.Remove(name)
+	defer func() { _ = os.Remove(name) }() // a temporary file; a leftover is harmless
 	db, err := bolt.Open(name, 0o600, &bolt.Options{Timeout: journalLockTimeout})
 	if err != nil {
 		return fmt.Errorf("gormsession: create journal %s: %w", path, err)

@@ -56,7 +56,7 @@ func BenchmarkStartWithPendingRevocations(b *testing.B) {
 	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
 		if d, err := os.MkdirTemp("/dev/shm", "gormsession-bench-"); err == nil {
 			dir = d
-			b.Cleanup(func() { os.RemoveAll(d) })
+			b.Cleanup(func() { _ = os.RemoveAll(d) })
 		}
 	}
 	built := filepath.Join(dir, "built.journal")

@@ -26,7 +26,7 @@ func crashDir(t *testing.T) string {
 	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
 		dir, err := os.MkdirTemp("/dev/shm", "gormsession-crash-")
 		if err == nil {
-			t.Cleanup(func() { os.RemoveAll(dir) })
+			t.Cleanup(func() { _ = os.RemoveAll(dir) })
 			return dir
 		}
 	}
@@ -122,7 +122,7 @@ func recordCrashScenario(t *testing.T) *crashScenario {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer m.Close()
+	defer func() { _ = m.Close() }()
 	sc.a = create(t, m, gormsession.Attributes{UserID: "alice"})
 	sc.kept = create(t, m, gormsession.Attributes{UserID: "alice"})
 	sc.other = create(t, m, gormsession.Attributes{UserID: "alice"})
@@ -189,7 +189,7 @@ func (sc *crashScenario) checkManager(t *testing.T, path string, acked int) {
 	if err != nil {
 		t.Fatalf("NewManager: %v", err)
 	}
-	defer m.Close()
+	defer func() { _ = m.Close() }()
 	refused := map[string]int{"a": 1, "other": 2, "b": 5, "bob": 6}
 	for name, s := range map[string]gormsession.Session{"a": sc.a, "other": sc.other, "b": sc.b, "bob": sc.bob} {
 		if refused[name] <= acked {
