@@ -25,16 +25,13 @@ func (s *Store) ListUser(ctx context.Context, userID string) ([]Session, error) 
 	}
 	var out []Session
 	err := s.query(ctx, "list sessions of user "+userID, "SELECT "+selectColumns+" FROM "+s.quoted+
-		" WHERE user_id = ? AND user_id > '' AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > "+s.clock()+")"+
+		" WHERE user_id = ? AND user_id > '' AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > "+s.expr.now+")"+
 		" ORDER BY created_at DESC, id", []any{userID}, func(sess *Session, _ bool) error {
 		out = append(out, *sess)
 		return nil
 	})
 	return out, err
 }
-
-// clock is the database's clock in SQL, comparable with the stored times.
-func (s *Store) clock() string { return dialectOf(s.dialect, s.quoted).now }
 
 // Counts is what a table holds, as Count reports it: for one tenant, or
 // for the whole table. Live and expired are decided by the database's
@@ -62,7 +59,7 @@ type Counts struct {
 // whole table, or when byTenant is set for each tenant, ordered by tenant.
 // An empty table counts zero (one Counts, or none by tenant).
 func (s *Store) Count(ctx context.Context, byTenant bool) ([]Counts, error) {
-	now := s.clock()
+	now := s.expr.now
 	live := "revoked_at IS NULL AND (expires_at IS NULL OR expires_at > " + now + ")"
 	tenant, group := "''", ""
 	if byTenant {

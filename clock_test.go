@@ -361,3 +361,30 @@ func TestRollingDeployAnEarlierVersionsWritesReachTheFeed(t *testing.T) {
 		waitUntil(t, feedBound, func() bool { return len(m.ListUser("alice")) == 2 })
 	})
 }
+
+// TestCleanupKeepsTheNewestChange: on SQLite the next change's seq is one
+// more than the highest, so a cleanup that deleted the row holding the
+// highest (here an expired session) would let the next change take a seq
+// that an instance has already read past, and it would never see it.
+func TestCleanupKeepsTheNewestChange(t *testing.T) {
+	eachDB(t, func(t *testing.T, tdb testDB) {
+		ctx := context.Background()
+		opts := gormsession.ManagerOptions{SyncInterval: time.Hour, CleanupInterval: -1}
+		a, b := twoInstances(t, tdb, opts)
+		create(t, a, gormsession.Attributes{UserID: "alice", Lifetime: 200 * time.Millisecond})
+		if err := b.Sync(ctx); err != nil { // b's cursor is now at brief's change
+			t.Fatal(err)
+		}
+		time.Sleep(300 * time.Millisecond)
+		if _, err := a.Cleanup(ctx); err != nil {
+			t.Fatal(err)
+		}
+		next := create(t, a, gormsession.Attributes{UserID: "bob"})
+		if err := b.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := b.Get(next.ID); !ok {
+			t.Fatal("a session created after cleanup deleted the newest change never reached the other instance's memory")
+		}
+	})
+}

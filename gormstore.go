@@ -67,6 +67,7 @@ type Store struct {
 	quoted       string // quoted for the dialect, for SQL text
 	dialect      string
 	tombstoneTTL time.Duration
+	expr         dialectSQL // the dialect's clock and feed expressions
 	sql          statements
 
 	// The hot statements, prepared on sqlDB; nil sqlDB: run through GORM.
@@ -152,7 +153,8 @@ func NewStore(db *gorm.DB, opts StoreOptions) (*Store, error) {
 	var b strings.Builder
 	db.Dialector.QuoteTo(&b, s.table)
 	s.quoted = b.String()
-	s.sql = buildStatements(s.quoted, dialectOf(s.dialect, s.quoted), s.tombstoneTTL)
+	s.expr = dialectOf(s.dialect, s.quoted)
+	s.sql = buildStatements(s.quoted, s.expr, s.tombstoneTTL)
 	if sqlDB, err := db.DB(); err == nil && !opts.NoPreparedStatements {
 		s.sqlDB = sqlDB
 	}
@@ -434,7 +436,6 @@ func (s *Store) seqTriggers() []seqTrigger {
 	if !found {
 		bare = s.table
 	}
-	d := dialectOf(s.dialect, s.quoted)
 	var out []seqTrigger
 	for _, tr := range []struct{ suffix, when, event string }{
 		{"_seq_insert", "NEW.seq = 0 AND NEW.user_id > ''", "INSERT"},
@@ -443,7 +444,7 @@ func (s *Store) seqTriggers() []seqTrigger {
 		var b strings.Builder
 		s.db.Dialector.QuoteTo(&b, bare+tr.suffix)
 		create := "CREATE TRIGGER " + b.String() + " AFTER " + tr.event + " ON " + s.quoted +
-			" FOR EACH ROW WHEN " + tr.when + " BEGIN UPDATE " + s.quoted + " SET seq = " + d.seq + " WHERE id = NEW.id; END"
+			" FOR EACH ROW WHEN " + tr.when + " BEGIN UPDATE " + s.quoted + " SET seq = " + s.expr.seq + " WHERE id = NEW.id; END"
 		if s.dialect == "postgres" {
 			create = "CREATE TRIGGER " + b.String() + " BEFORE " + tr.event + " ON " + s.quoted +
 				" FOR EACH ROW WHEN (" + tr.when + ") EXECUTE FUNCTION gormsession_seq()"

@@ -66,7 +66,10 @@ type ManagerOptions struct {
 	// updated, rotated or revoked; a token it does not know is also looked
 	// up in the Backend (Get) before it is rejected. A change made on
 	// another instance is seen here within SyncInterval plus the time of
-	// one poll, or at once with a Notifier. Default: 1 second when the
+	// one poll after it commits, or at once with a Notifier. It must be at
+	// most a tenth of the Backend's TombstoneTTL (NewManager refuses a
+	// longer one), so that no revocation leaves the feed between two
+	// polls. Default: 1 second when the
 	// Backend implements ChangeFeed (the Store does), so that instances are
 	// coherent unless told otherwise. A negative value tells the Manager it
 	// is alone: no polling, no lookups. A positive value needs a Backend

@@ -40,7 +40,6 @@ type syncState struct {
 	pollMu     sync.Mutex
 	cursor     int64     // where the next poll reads from
 	read       time.Time // the database's clock at the last successful read
-	ordered    bool      // whether the feed is ordered by commit
 	lastResync time.Time // the database's clock at the last full reload
 }
 
@@ -160,7 +159,7 @@ func (m *Manager) poll(ctx context.Context) error {
 	if stale || due {
 		return m.resync(ctx)
 	}
-	st.cursor, st.read, st.ordered = pos.Cursor, pos.Now, pos.Ordered
+	st.cursor, st.read = pos.Cursor, pos.Now
 	m.misses.prune(m.now().UnixNano())
 	return nil
 }
@@ -198,7 +197,7 @@ func (m *Manager) head(ctx context.Context, feed ChangeFeed) (FeedPosition, erro
 
 // follow makes the next poll read from pos, taken before a load.
 func (st *syncState) follow(pos FeedPosition) {
-	st.cursor, st.read, st.ordered, st.lastResync = pos.Cursor, pos.Now, pos.Ordered, pos.Now
+	st.cursor, st.read, st.lastResync = pos.Cursor, pos.Now, pos.Now
 }
 
 // resync reloads every session after a long outage, and drops from memory
