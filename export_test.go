@@ -36,6 +36,14 @@ func JournalState(path string) ([]string, error) {
 	return out, j.close()
 }
 
+// StopBackground ends m's background work (polls, retries, cleanup) and
+// waits for it, leaving m open: the journal is then written only by the
+// calls the test makes. It is for tests.
+func (m *Manager) StopBackground() {
+	m.cancel()
+	m.wg.Wait()
+}
+
 // Crash stops m as a crash of its process would: the background work
 // ends, the journal is closed (its lock released), and nothing is written
 // to the Backend. It is for tests.
