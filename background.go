@@ -63,17 +63,32 @@ func (m *Manager) sweep() (int, []string) {
 	now := m.now().UnixNano()
 	n := 0
 	var idle []string
+	var expired []*entry
 	for i := range m.shards {
 		sh := &m.shards[i]
-		sh.mu.Lock()
+		// Found under the read lock, which lookups share; the write lock
+		// is held only to delete what was found.
+		expired = expired[:0]
+		sh.mu.RLock()
 		for e := range sh.m.all() {
 			if m.expired(e, now) {
-				sh.m.del(e.id())
-				m.users.remove(e)
-				n++
-				if e.expires == 0 || now < e.expires {
-					idle = append(idle, e.id())
-				}
+				expired = append(expired, e)
+			}
+		}
+		sh.mu.RUnlock()
+		if len(expired) == 0 {
+			continue
+		}
+		sh.mu.Lock()
+		for _, e := range expired {
+			if sh.m.get(e.id()) != e {
+				continue // replaced meanwhile by a newer version
+			}
+			sh.m.del(e.id())
+			m.users.remove(e)
+			n++
+			if e.expires == 0 || now < e.expires {
+				idle = append(idle, e.id())
 			}
 		}
 		sh.mu.Unlock()

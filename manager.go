@@ -161,8 +161,14 @@ const (
 // reported (ErrNotPersisted), retried in the background and kept in the
 // Journal if there is one, and the session stays refused meanwhile.
 //
-// A Manager is safe for concurrent use. No lock is held across Backend
-// calls, and resolving one session never waits for writes to another.
+// A Manager is safe for concurrent use. A request's lookup takes one read
+// lock: of the shard of the sessions map that holds the token's ID, or of
+// the anonymous cache's shard. No lock that a lookup waits for is held
+// across a Backend call or a journal write: a write holds a shard's lock
+// only to put its entry in, and the cleanup sweep only to delete the
+// entries it found expired. The one lock held across I/O serializes the
+// polls of the change feed, and only polls take it. The lock order is at
+// the top of memory.go.
 type Manager struct {
 	backend Backend
 	opts    ManagerOptions
@@ -558,9 +564,11 @@ const maxUpdateAttempts = 8
 // this instance or another, changed the session first, Update reads the
 // session again and calls fn again on the new copy, so no change is lost.
 // fn may therefore run more than once. The result is written to the
-// Backend first and then to memory. Update returns the updated session, or
-// an error wrapping ErrNotFound when there is no such unexpired session
-// (revoked, expired, or removed from the Backend).
+// Backend first and then to memory. An anonymous session that memory no
+// longer holds (evicted, see MaxAnonymous) is read from the Backend first.
+// Update returns the updated session, or an error wrapping ErrNotFound
+// when the Backend has no such unexpired session (revoked, expired, or
+// removed), or when this Manager revoked it while the write was under way.
 func (m *Manager) Update(ctx context.Context, id string, fn func(*Session)) (Session, error) {
 	if m.closed.Load() {
 		return Session{}, ErrClosed
@@ -592,12 +600,12 @@ func (m *Manager) Update(ctx context.Context, id string, fn func(*Session)) (Ses
 				return Session{}, gerr
 			}
 			if !found || m.learn(&fresh) == nil {
-				m.forget(id)
+				m.recordRevoked(id)
 				return Session{}, fmt.Errorf("gormsession: update %s: %w", id, ErrNotFound)
 			}
 			cur = fresh
 		case errors.Is(err, ErrNotFound):
-			m.forget(id)
+			m.recordRevoked(id)
 			return Session{}, err
 		default:
 			return Session{}, err
@@ -680,11 +688,11 @@ func (m *Manager) Rotate(ctx context.Context, token string) (Session, error) {
 	if err != nil {
 		m.abortCreate(newID)
 		if errors.Is(err, ErrNotFound) {
-			m.forget(old.ID)
+			m.recordRevoked(old.ID)
 		}
 		return Session{}, err
 	}
-	m.forget(old.ID)
+	m.recordRevoked(old.ID)
 	if err := m.rekeep(old.ID, s.ID); err != nil {
 		m.log.Warn("gormsession: rotation not journaled: a restart may sign the session out with its queued revocation",
 			"id", s.ID, "err", err)

@@ -588,3 +588,86 @@ func TestLongFields(t *testing.T) {
 		}
 	})
 }
+
+// plainBackend is a Backend and nothing more: none of the optional
+// interfaces (UserRevoker, ChangeFeed, Toucher, ExpiredRemover) shows.
+type plainBackend struct{ gormsession.Backend }
+
+// TestRevokeUserWithoutUserRevoker checks the fallback RevokeUser's doc
+// states: with a Backend that cannot revoke a user in one statement, the
+// sessions of the user that this Manager holds are revoked one by one, in
+// memory and in the Backend, the kept one and other users' stay, and a
+// session another instance created after this one loaded is not reached.
+func TestRevokeUserWithoutUserRevoker(t *testing.T) {
+	ctx := context.Background()
+	st := newStore(t, newSQLite(t), nil)
+	opts := gormsession.ManagerOptions{SyncInterval: -1, CleanupInterval: -1, Logger: discardLogger()}
+	m, err := gormsession.NewManager(ctx, plainBackend{st}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = m.Close() }()
+	other, err := gormsession.NewManager(ctx, plainBackend{st}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = other.Close() }()
+
+	a1 := create(t, m, gormsession.Attributes{UserID: "alice"})
+	a2 := create(t, m, gormsession.Attributes{UserID: "alice"})
+	a3 := create(t, m, gormsession.Attributes{UserID: "alice"})
+	bob := create(t, m, gormsession.Attributes{UserID: "bob"})
+	elsewhere := create(t, other, gormsession.Attributes{UserID: "alice"})
+
+	n, err := m.RevokeOthers(ctx, "alice", a1.ID)
+	if err != nil || n != 2 {
+		t.Fatalf("RevokeOthers = %d, %v; want 2, nil", n, err)
+	}
+	mustResolve(t, m, a1.Token)
+	for _, s := range []gormsession.Session{a2, a3} {
+		mustNotResolve(t, m, s.Token, "RevokeOthers revoked it")
+		if _, found, err := st.Get(ctx, s.ID); err != nil || found {
+			t.Fatalf("the Backend still has a revoked session: found=%v err=%v", found, err)
+		}
+	}
+	if n, err = m.RevokeUser(ctx, "alice"); err != nil || n != 1 {
+		t.Fatalf("RevokeUser = %d, %v; want 1, nil", n, err)
+	}
+	mustNotResolve(t, m, a1.Token, "RevokeUser revoked it")
+	mustResolve(t, m, bob.Token)
+	// Not reached, as the doc says: this Manager never saw it.
+	if _, found, err := st.Get(ctx, elsewhere.ID); err != nil || !found {
+		t.Fatalf("the session created elsewhere: found=%v err=%v; the fallback cannot know it", found, err)
+	}
+}
+
+// TestUpdateOfAnEvictedAnonymousSession checks that Update reads an
+// anonymous session memory no longer holds from the Backend, as its doc
+// says, rather than reporting ErrNotFound.
+func TestUpdateOfAnEvictedAnonymousSession(t *testing.T) {
+	ctx := context.Background()
+	st := newStore(t, newSQLite(t), nil)
+	m, err := gormsession.NewManager(ctx, st, gormsession.ManagerOptions{MaxAnonymous: 1, CleanupInterval: -1, Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = m.Close() }()
+	a := create(t, m, gormsession.Attributes{})
+	if _, err := m.Update(ctx, a.ID, func(s *gormsession.Session) { s.Data = []byte("first") }); err != nil {
+		t.Fatal(err)
+	}
+	create(t, m, gormsession.Attributes{}) // evicts a
+	if m.Stats().AnonymousEvictions == 0 {
+		t.Fatal("nothing was evicted")
+	}
+	s, err := m.Update(ctx, a.ID, func(s *gormsession.Session) { s.Data = append(s.Data, " second"...) })
+	if err != nil {
+		t.Fatalf("Update of an evicted anonymous session: %v", err)
+	}
+	if string(s.Data) != "first second" {
+		t.Fatalf("Data = %q, want the stored data with the change", s.Data)
+	}
+	if got, ok := m.ResolveAnonymous(ctx, a.Token); !ok || string(got.Data) != "first second" {
+		t.Fatalf("ResolveAnonymous = %q, %v", got.Data, ok)
+	}
+}

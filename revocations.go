@@ -5,10 +5,9 @@ package gormsession
 // acknowledged yet (retried in the background, journaled with
 // ManagerOptions.Journal).
 //
-// Lock order: Manager.mu (the claims), then a shard's mu, then
-// userIndex.mu, then anonCache.mu. Manager.mu is held only for memory
-// work: never across a Backend call, never across a journal write (an
-// fsync). Waiting for a claim to be released (a rotation waiting for a
+// Manager.mu comes first in the lock order (see memory.go). It is held
+// only for memory work: never across a Backend call, never across a
+// journal write (an fsync). Waiting for a claim to be released (a rotation waiting for a
 // write that keeps its session, and the other way round; a creation
 // waiting for a user-wide revocation under way) releases Manager.mu and
 // waits for claims.changed.
@@ -293,18 +292,18 @@ func (m *Manager) commitUpdate(s *Session) bool {
 	return true
 }
 
-// forget records that the Backend has the revocation of ids (a change
-// read from it, or what a revoking write of ours returned): they leave
-// memory, their creation is cancelled, and no row read before can bring
-// them back. It returns how many were in memory.
-func (m *Manager) forget(ids ...string) int {
+// recordRevoked records that the Backend has the revocation of ids (a
+// change read from it, or what a revoking write of ours returned): they
+// leave memory, their creation is cancelled, and no row read before can
+// bring them back. It returns how many were in memory.
+func (m *Manager) recordRevoked(ids ...string) int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.forgetLocked(ids...)
+	return m.recordRevokedLocked(ids...)
 }
 
-// forgetLocked is forget with Manager.mu held.
-func (m *Manager) forgetLocked(ids ...string) int {
+// recordRevokedLocked is recordRevoked with Manager.mu held.
+func (m *Manager) recordRevokedLocked(ids ...string) int {
 	now := m.now().UnixNano()
 	n := 0
 	for _, id := range ids {
@@ -364,10 +363,13 @@ func (m *Manager) Revoke(ctx context.Context, id string) error {
 }
 
 // RevokeUser ends every session of userID, in memory at once and in the
-// Backend (in one statement when the Backend is a UserRevoker), including
-// those other instances created. It returns how many sessions it revoked.
-// Errors are as for Revoke; a user ID longer than MaxFieldLen is
-// ErrTooLong.
+// Backend, and returns how many sessions it revoked. With a Backend that
+// is a UserRevoker (the Store is) that is one statement, which also ends
+// the sessions of the user that other instances created and this one has
+// not seen yet. With any other Backend it revokes, one by one, the
+// sessions of the user that this Manager holds in memory: those it loaded
+// at start, created, or read from the change feed since. Errors are as for
+// Revoke; a user ID longer than MaxFieldLen is ErrTooLong.
 func (m *Manager) RevokeUser(ctx context.Context, userID string) (int, error) {
 	return m.revokeUser(ctx, userID, "")
 }
@@ -454,7 +456,7 @@ func (m *Manager) revokeUser(ctx context.Context, userID, keepID string) (int, e
 }
 
 // revokeEach revokes the sessions of userID that memory holds one by one,
-// for a Backend that is not a UserRevoker.
+// for a Backend that is not a UserRevoker (see RevokeUser).
 func (m *Manager) revokeEach(ctx context.Context, userID, keepID string) (int, error) {
 	var ids []string
 	for _, id := range m.users.ids(userID) {
@@ -493,13 +495,13 @@ func (m *Manager) settleUser(ctx context.Context, uc *userClaim, removed []strin
 	if len(m.cl.users[uc.r.UserID]) == 0 {
 		delete(m.cl.users, uc.r.UserID)
 	}
-	m.forgetLocked(removed...)
+	m.recordRevokedLocked(removed...)
 	var reread []string
 	if landed && uc.failed {
 		// An earlier write may have landed and its reply been lost:
 		// every session uc kept out existed before this write, so this
 		// write ended it if that one did not.
-		m.forgetLocked(slices.Collect(maps.Keys(uc.blocked))...)
+		m.recordRevokedLocked(slices.Collect(maps.Keys(uc.blocked))...)
 	} else {
 		// This write is the only one. What it did not remove was ended
 		// by someone else, or was created after it, or the database's

@@ -88,7 +88,7 @@ func TestPruneForgetsOnlySettledOldClaims(t *testing.T) {
 		return Session{ID: HashToken(NewToken()), UserID: "u", CreatedAt: clock, UpdatedAt: clock, Version: 1}
 	}
 	landed, queued := session(), session()
-	m.forget(landed.ID)
+	m.recordRevoked(landed.ID)
 	m.mu.Lock()
 	c := m.claim(queued.ID)
 	c.revoked, c.job = true, &job{seq: 1, id: queued.ID}

@@ -44,8 +44,10 @@ type Stats struct {
 	// change feed could not be read for half the Backend's TombstoneTTL,
 	// and every ResyncInterval on a feed not ordered by commit.
 	Resyncs int64
-	// LookupsRefused counts unknown tokens refused without a lookup, by the
-	// rate limit (ReadThroughRate) or because they were looked up in vain
+	// LookupsRefused counts tokens unknown in memory that were refused
+	// without a lookup: signed-in lookups by the rate limit
+	// (ReadThroughRate) or because they were looked up in vain moments
+	// before, and anonymous ones (ResolveAnonymous) looked up in vain
 	// moments before.
 	LookupsRefused int64
 }

@@ -90,7 +90,7 @@ func (m *Manager) fetch(ctx context.Context, id string, ttl time.Duration) (Sess
 		return Session{}, false
 	}
 	if !found {
-		m.misses.add(id, m.now().UnixNano()+int64(ttl))
+		m.misses.add(id, m.now().UnixNano(), ttl)
 	}
 	return s, found
 }
@@ -103,7 +103,7 @@ func (m *Manager) fetch(ctx context.Context, id string, ttl time.Duration) (Sess
 func (m *Manager) applyChange(s *Session, revoked bool) error {
 	switch {
 	case revoked:
-		m.forget(s.ID)
+		m.recordRevoked(s.ID)
 	case s.UserID != "" || m.anon.peek(s.ID) != nil:
 		m.learn(s)
 	}
@@ -237,7 +237,7 @@ func (m *Manager) resync(ctx context.Context) error {
 			gone = append(gone, id)
 		}
 	}
-	m.forget(gone...)
+	m.recordRevoked(gone...)
 	m.sync.follow(pos)
 	m.metrics.resyncs.Add(1)
 	return nil
@@ -245,6 +245,9 @@ func (m *Manager) resync(ctx context.Context) error {
 
 // missCache remembers the IDs looked up in the Backend in vain, so that a
 // token replayed or guessed again does not cost another query for a while.
+// It holds at most negativeCacheSize IDs: when full, the lookups that ran
+// out leave it, and if none did it starts over (a flood of random tokens
+// is then held back by the rate limit alone).
 type missCache struct {
 	mu sync.Mutex
 	m  map[string]int64 // ID → until when (unix ns)
@@ -259,20 +262,27 @@ func (c *missCache) recent(id string, now int64) bool {
 	return ok && now < until
 }
 
-// add remembers a vain lookup of id until the given time.
-func (c *missCache) add(id string, until int64) {
+// add remembers a vain lookup of id, at now, for ttl.
+func (c *missCache) add(id string, now int64, ttl time.Duration) {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	if len(c.m) >= negativeCacheSize {
-		clear(c.m)
+		c.pruneLocked(now)
+		if len(c.m) >= negativeCacheSize {
+			clear(c.m)
+		}
 	}
-	c.m[id] = until
-	c.mu.Unlock()
+	c.m[id] = now + int64(ttl)
 }
 
 // prune forgets the lookups that have run out.
 func (c *missCache) prune(now int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.pruneLocked(now)
+}
+
+func (c *missCache) pruneLocked(now int64) {
 	for id, until := range c.m {
 		if until <= now {
 			delete(c.m, id)
