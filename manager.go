@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -347,118 +346,10 @@ func (m *Manager) load(ctx context.Context) error {
 	return nil
 }
 
-// expired reports whether e is expired at now (unix nanoseconds), by its
-// expiry or by the idle timeout.
-func (m *Manager) expired(e *entry, now int64) bool {
-	if e.expires != 0 && now >= e.expires {
-		return true
-	}
-	return m.idle(e.updated.Load(), now)
-}
-
-// idle reports whether a session last active at updated (unix ns) has
-// passed the idle timeout at now.
-func (m *Manager) idle(updated, now int64) bool {
-	return m.opts.IdleTimeout > 0 && now-updated >= int64(m.opts.IdleTimeout)
-}
-
-// nowNano returns the current time in unix nanoseconds, for the request
-// path: from the wallClock unless the clock was injected.
-func (m *Manager) nowNano() int64 {
-	if m.wall != nil {
-		return m.wall.unixNano() + m.offset.Load()
-	}
-	return m.now().UnixNano()
-}
-
-// wallClock tells the time for about half the cost of time.Now, which
-// reads two clocks: it reads the wall clock at most once a second and, in
-// between, adds what the monotonic clock measured since. So a step of the
-// wall clock (a correction by NTP) is seen within a second.
-type wallClock struct {
-	last atomic.Pointer[wallReading]
-}
-
-// wallReading is one reading of time.Now, with its wall time in unix
-// nanoseconds.
-type wallReading struct {
-	at   time.Time // with its monotonic reading
-	unix int64
-}
-
-// unixNano returns the current time in unix nanoseconds.
-func (c *wallClock) unixNano() int64 {
-	if r := c.last.Load(); r != nil {
-		if d := time.Since(r.at); d >= 0 && d < time.Second {
-			return r.unix + int64(d)
-		}
-	}
-	now := time.Now()
-	c.last.Store(&wallReading{at: now, unix: now.UnixNano()})
-	return now.UnixNano()
-}
-
 // clock returns the current time in UTC, truncated to microseconds: the
 // precision every supported database keeps, so memory and rows agree.
 func (m *Manager) clock() time.Time {
 	return m.now().UTC().Truncate(time.Microsecond)
-}
-
-// Resolve returns the signed-in session whose token is token. A known token
-// is resolved from memory: no I/O, no allocation. A token of the wrong
-// length is rejected before hashing, and a malformed one before any lookup
-// in the Backend; expired, revoked, unknown and anonymous tokens are not
-// found (see ResolveAnonymous for the latter).
-//
-// A token not in memory is looked up in the Backend with ctx, within
-// ReadThroughRate, when the Manager reads a change feed (the session may
-// have been created on another instance moments ago).
-func (m *Manager) Resolve(ctx context.Context, token string) (s Session, ok bool) {
-	if len(token) != tokenLen {
-		return Session{}, false
-	}
-	sum := tokenDigest(token)
-	sh := &m.shards[shardIndex(sum[0])]
-	sh.mu.RLock()
-	e := sh.m.getDigest(&sum)
-	sh.mu.RUnlock()
-	// Only an issued token can hash to a session held, so the shape of one
-	// is checked only before a lookup in the Backend.
-	if e == nil && m.sync != nil && ValidToken(token) {
-		var id [idLen]byte
-		hex.Encode(id[:], sum[:])
-		e = m.readThrough(ctx, string(id[:]))
-	}
-	ok = m.use(e, &s)
-	return s, ok
-}
-
-// Get returns the session with the given ID from memory, if it exists and
-// is not expired. It does not count as activity for the idle timeout.
-func (m *Manager) Get(id string) (Session, bool) {
-	e := m.lookup(id)
-	if e == nil || m.expired(e, m.nowNano()) {
-		return Session{}, false
-	}
-	return e.session(), true
-}
-
-// use checks e, records activity for the idle timeout and, when e is
-// valid, writes its session into s: in place, since a Session is too large
-// to copy on every request.
-func (m *Manager) use(e *entry, s *Session) bool {
-	if e == nil {
-		return false
-	}
-	now := m.nowNano()
-	if m.expired(e, now) {
-		return false
-	}
-	if m.opts.IdleTimeout > 0 {
-		m.touch(e, now)
-	}
-	e.fill(s)
-	return true
 }
 
 // Create creates a session, writes it to the Backend and then to memory,

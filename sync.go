@@ -51,50 +51,6 @@ func newSyncState(feed ChangeFeed, opts *ManagerOptions) *syncState {
 	}
 }
 
-// readThrough looks up a session unknown in memory in the Backend, within
-// the rate limit and unless it was looked up in vain recently, and keeps it
-// in memory when found.
-func (m *Manager) readThrough(ctx context.Context, id string) *entry {
-	st := m.sync
-	now := m.now().UnixNano()
-	if m.anon.peek(id) != nil {
-		return nil // anonymous: never authenticates
-	}
-	if m.misses.recent(id, now) || !st.limiter.Allow() {
-		m.metrics.refused.Add(1)
-		return nil
-	}
-	s, found := m.fetch(ctx, id, m.opts.SyncInterval)
-	if !found {
-		return nil
-	}
-	e := m.learn(&s)
-	if s.UserID == "" {
-		// Kept among the anonymous sessions, where the next Resolve of
-		// the token finds it without a query, and refused: anonymous
-		// sessions never authenticate (see ResolveAnonymous).
-		return nil
-	}
-	return e
-}
-
-// fetch reads the session id, whose token is not in memory, from the
-// Backend; an ID not found there is refused without a lookup for ttl.
-func (m *Manager) fetch(ctx context.Context, id string, ttl time.Duration) (Session, bool) {
-	m.metrics.lookups.Add(1)
-	ctx, cancel := context.WithTimeout(ctx, readThroughTimeout)
-	s, found, err := m.backend.Get(ctx, id)
-	cancel()
-	if err != nil {
-		m.log.Warn("gormsession: lookup of a token not in memory failed", "id", id, "err", err)
-		return Session{}, false
-	}
-	if !found {
-		m.misses.add(id, m.now().UnixNano(), ttl)
-	}
-	return s, found
-}
-
 // applyChange applies a change read from the Backend to memory: a
 // revocation drops the session, a live session is added or replaces an
 // older version of it (by version, never by comparing clocks). Anonymous
@@ -241,53 +197,6 @@ func (m *Manager) resync(ctx context.Context) error {
 	m.sync.follow(pos)
 	m.metrics.resyncs.Add(1)
 	return nil
-}
-
-// missCache remembers the IDs looked up in the Backend in vain, so that a
-// token replayed or guessed again does not cost another query for a while.
-// It holds at most negativeCacheSize IDs: when full, the lookups that ran
-// out leave it, and if none did it starts over (a flood of random tokens
-// is then held back by the rate limit alone).
-type missCache struct {
-	mu sync.Mutex
-	m  map[string]int64 // ID → until when (unix ns)
-}
-
-// recent reports whether id was looked up in vain and that is still fresh
-// at now.
-func (c *missCache) recent(id string, now int64) bool {
-	c.mu.Lock()
-	until, ok := c.m[id]
-	c.mu.Unlock()
-	return ok && now < until
-}
-
-// add remembers a vain lookup of id, at now, for ttl.
-func (c *missCache) add(id string, now int64, ttl time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.m) >= negativeCacheSize {
-		c.pruneLocked(now)
-		if len(c.m) >= negativeCacheSize {
-			clear(c.m)
-		}
-	}
-	c.m[id] = now + int64(ttl)
-}
-
-// prune forgets the lookups that have run out.
-func (c *missCache) prune(now int64) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.pruneLocked(now)
-}
-
-func (c *missCache) pruneLocked(now int64) {
-	for id, until := range c.m {
-		if until <= now {
-			delete(c.m, id)
-		}
-	}
 }
 
 // listen runs the Notifier until ctx is done, pausing after failures.
