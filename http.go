@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/gormsession/gormsession/internal/vary"
 )
 
 // DefaultCookieName is the session cookie's name when CookieOptions.Name is
@@ -168,8 +170,7 @@ func Middleware(m *Manager, opts CookieOptions) func(http.Handler) http.Handler 
 	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Add("Vary", "Cookie")
-			w.Header().Add("Vary", "Authorization")
+			vary.Add(w.Header())
 			s, src := m.ResolveRequest(r, name)
 			if src == SourceCookie || (src == SourceNone && r.Header.Get("Authorization") == "") {
 				if err := cop.Check(r); err != nil {

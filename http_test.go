@@ -198,8 +198,8 @@ func TestMiddlewareRejectsCrossSiteCookieRequests(t *testing.T) {
 			if tt.want == http.StatusForbidden && reached != before {
 				t.Fatal("the handler ran for a rejected request")
 			}
-			if vary := w.Header().Values("Vary"); !slices.Contains(vary, "Cookie") || !slices.Contains(vary, "Authorization") {
-				t.Fatalf("Vary = %q, want Cookie and Authorization", vary)
+			if vary := varyFields(w.Header()); !slices.Equal(vary, []string{"Cookie", "Authorization"}) {
+				t.Fatalf("Vary = %q, want Cookie and Authorization, once each", vary)
 			}
 		})
 	}
@@ -217,5 +217,34 @@ func TestMiddlewareRejectsCrossSiteCookieRequests(t *testing.T) {
 	trusting.ServeHTTP(w, r)
 	if w.Code != http.StatusOK || w.Body.String() != "alice" {
 		t.Fatalf("trusted origin: %d %q, want 200 alice", w.Code, w.Body.String())
+	}
+}
+
+// varyFields returns the fields of h's Vary lines, in order.
+func varyFields(h http.Header) []string {
+	var fields []string
+	for _, line := range h.Values("Vary") {
+		for f := range strings.SplitSeq(line, ",") {
+			fields = append(fields, strings.TrimSpace(f))
+		}
+	}
+	return fields
+}
+
+// TestMiddlewareMergesVary: a Vary that an outer handler set already
+// keeps its fields, and Cookie and Authorization appear once each.
+func TestMiddlewareMergesVary(t *testing.T) {
+	m := newManager(t, newStore(t, newSQLite(t), nil), gormsession.ManagerOptions{SyncInterval: -1})
+	inner := gormsession.Middleware(m, gormsession.CookieOptions{})(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Add("Vary", "Accept-Encoding, Cookie")
+		inner.ServeHTTP(w, r)
+	})
+	w := httptest.NewRecorder()
+	handler.ServeHTTP(w, httptest.NewRequest("GET", "/", nil))
+	if got, want := varyFields(w.Header()), []string{"Accept-Encoding", "Cookie", "Authorization"}; !slices.Equal(got, want) {
+		t.Fatalf("Vary fields %q, want %q", got, want)
 	}
 }

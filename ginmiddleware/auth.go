@@ -4,12 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 	"sync/atomic"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/gormsession/gormsession"
+	"github.com/gormsession/gormsession/internal/vary"
 )
 
 // ctxKey is the type of this package's gin context keys. Pointers to it
@@ -51,7 +51,7 @@ func Authenticate(m *gormsession.Manager, opts AuthOptions) gin.HandlerFunc {
 	cfg := newConfig(opts)
 	return func(c *gin.Context) {
 		// The response depends on the session: tell caches so.
-		addVary(c.Writer.Header())
+		vary.Add(c.Writer.Header())
 		if st, ok := cfg.resolve(c.Request, m); ok {
 			c.Set(authKey, newState(st))
 			if st.fromCookie {
@@ -66,43 +66,6 @@ func Authenticate(m *gormsession.Manager, opts AuthOptions) gin.HandlerFunc {
 		if c.Request.Header.Get("Authorization") == "" {
 			cfg.checkOrigin(c)
 		}
-	}
-}
-
-// varyValue is the Vary header Authenticate sets on a response that has
-// none. Its capacity is its length, so an Add to the header copies it
-// rather than writing into it; nothing writes a header value in place.
-var varyValue = []string{"Cookie, Authorization"}
-
-// addVary adds Cookie and Authorization to h's Vary header, each unless it
-// is there already (or Vary is "*"). A response without Vary, the common
-// case, gets the shared varyValue: no allocation.
-func addVary(h http.Header) {
-	lines, ok := h["Vary"]
-	if !ok {
-		h["Vary"] = varyValue[:1:1]
-		return
-	}
-	var cookie, auth bool
-	for _, line := range lines {
-		for field := range strings.SplitSeq(line, ",") {
-			switch f := strings.TrimSpace(field); {
-			case f == "*":
-				return
-			case strings.EqualFold(f, "Cookie"):
-				cookie = true
-			case strings.EqualFold(f, "Authorization"):
-				auth = true
-			}
-		}
-	}
-	switch {
-	case !cookie && !auth:
-		h["Vary"] = append(lines[:len(lines):len(lines)], varyValue[0])
-	case !cookie:
-		h["Vary"] = append(lines[:len(lines):len(lines)], "Cookie")
-	case !auth:
-		h["Vary"] = append(lines[:len(lines):len(lines)], "Authorization")
 	}
 }
 
