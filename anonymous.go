@@ -34,7 +34,9 @@ type anonCache struct {
 func newAnonCache(size int) *anonCache {
 	c := &anonCache{}
 	// NewLRU fails only for a size below 1, which withDefaults rules out.
-	c.lru, _ = simplelru.NewLRU(size, func(string, *entry) { c.evictions.Add(1) })
+	// No eviction callback: simplelru calls it for Remove and Purge too,
+	// and only what Add pushes out to stay within size is an eviction.
+	c.lru, _ = simplelru.NewLRU[string, *entry](size, nil)
 	return c
 }
 
@@ -65,11 +67,13 @@ func (c *anonCache) put(s *Session) *entry {
 	} else if ok {
 		ne := newEntry(s, "")
 		ne.seen(e.updated.Load())
-		c.lru.Add(s.ID, ne)
+		c.lru.Add(s.ID, ne) // replaces e: no eviction
 		return ne
 	}
 	e := newEntry(s, "")
-	c.lru.Add(s.ID, e)
+	if c.lru.Add(s.ID, e) {
+		c.evictions.Add(1)
+	}
 	return e
 }
 

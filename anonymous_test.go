@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"testing"
 	"time"
 
@@ -157,4 +158,72 @@ func TestOtherInstancesVisitorsAreNotPulledIn(t *testing.T) {
 			t.Fatal("a visitor revoked on A still resolves on B after a poll")
 		}
 	})
+}
+
+// TestAnonymousCacheStaysWithinMaxAnonymousAndCountsEvictions: for small
+// and large bounds, every anonymous session just created is resolved from
+// memory, no more than MaxAnonymous are held, a full cache holds exactly
+// MaxAnonymous, and AnonymousEvictions counts exactly the sessions evicted
+// to stay within it: not those revoked or expired.
+func TestAnonymousCacheStaysWithinMaxAnonymousAndCountsEvictions(t *testing.T) {
+	for _, size := range []int{1, 2, 10, 200, 1000, 2500} {
+		t.Run(strconv.Itoa(size), func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			clk := testdb.NewClock(time.Now())
+			tdb := newSQLite(t)
+			db, c := testdb.Counted(tdb.Open(t))
+			m := newManager(t, ownClock{newStore(t, tdb, db)}, gormsession.ManagerOptions{
+				MaxAnonymous: size, Now: clk.Now, CleanupInterval: -1,
+			})
+			// Twice as many as fit, and a few: every part of the cache
+			// overflows, however the IDs fall.
+			created := 2*size + 16
+			var last gormsession.Session
+			for i := range created {
+				last = create(t, m, gormsession.Attributes{Lifetime: time.Hour})
+				c.Reset()
+				if _, ok := m.ResolveAnonymous(ctx, last.Token); !ok || c.N() != 0 {
+					t.Fatalf("session %d just created does not resolve from memory (ok %v, %d statements)", i, ok, c.N())
+				}
+				if st := m.Stats(); st.Anonymous > size || st.AnonymousEvictions != int64(i+1-st.Anonymous) {
+					t.Fatalf("after %d sessions: %d held, %d evicted; want at most %d held and the rest evicted",
+						i+1, st.Anonymous, st.AnonymousEvictions, size)
+				}
+			}
+			st := m.Stats()
+			if st.Anonymous != size {
+				t.Fatalf("%d held after %d sessions, want %d", st.Anonymous, created, size)
+			}
+			evicted := st.AnonymousEvictions
+
+			// An update of a resident session reads nothing and is seen.
+			c.Reset()
+			if _, err := setData(m, ctx, last.ID, []byte("v2")); err != nil || c.N() != 1 {
+				t.Fatalf("update of a resident session: %v, %d statements, want 1", err, c.N())
+			}
+			c.Reset()
+			if got, ok := m.ResolveAnonymous(ctx, last.Token); !ok || string(got.Data) != "v2" || c.N() != 0 {
+				t.Fatalf("after the update: %q, %v, %d statements", got.Data, ok, c.N())
+			}
+
+			// Neither a revocation nor expiry is an eviction.
+			if err := m.Revoke(ctx, last.ID); err != nil {
+				t.Fatal(err)
+			}
+			if _, ok := m.ResolveAnonymous(ctx, last.Token); ok {
+				t.Fatal("a revoked anonymous session resolves")
+			}
+			if st := m.Stats(); st.Anonymous != size-1 || st.AnonymousEvictions != evicted {
+				t.Fatalf("after a revocation: %d held, %d evicted; want %d and %d", st.Anonymous, st.AnonymousEvictions, size-1, evicted)
+			}
+			clk.Add(2 * time.Hour)
+			if n, err := m.Cleanup(ctx); err != nil || n != size-1 {
+				t.Fatalf("Cleanup removed %d (%v), want %d", n, err, size-1)
+			}
+			if st := m.Stats(); st.Anonymous != 0 || st.AnonymousEvictions != evicted {
+				t.Fatalf("after expiry: %d held, %d evicted; want 0 and %d", st.Anonymous, st.AnonymousEvictions, evicted)
+			}
+		})
+	}
 }
