@@ -164,7 +164,8 @@ func TestOtherInstancesVisitorsAreNotPulledIn(t *testing.T) {
 // and large bounds, every anonymous session just created is resolved from
 // memory, no more than MaxAnonymous are held, a full cache holds exactly
 // MaxAnonymous, and AnonymousEvictions counts exactly the sessions evicted
-// to stay within it: not those revoked or expired.
+// to stay within it: not those revoked or expired. The sizes give the
+// cache one shard (1, 2, 10), a few (200, 1000) and the most (2500).
 func TestAnonymousCacheStaysWithinMaxAnonymousAndCountsEvictions(t *testing.T) {
 	for _, size := range []int{1, 2, 10, 200, 1000, 2500} {
 		t.Run(strconv.Itoa(size), func(t *testing.T) {

@@ -76,8 +76,10 @@ type ManagerOptions struct {
 	SyncInterval time.Duration
 
 	// MaxAnonymous is how many anonymous sessions (without a user, such as
-	// gorillastore's) are kept in memory, the least recently used evicted
-	// first; an evicted one is read from the Backend by ID on its next use.
+	// gorillastore's) are kept in memory at most, the least recently used
+	// evicted first: the cache is split by session ID into up to 32 parts
+	// with a lock each, each part evicting its own least recently used. An
+	// evicted one is read from the Backend by ID on its next use.
 	// Anonymous sessions are not loaded at start. Default: 10,000.
 	MaxAnonymous int
 
