@@ -174,7 +174,8 @@ func (c *anonCache) sweep(expired func(*entry) bool) int {
 	return n
 }
 
-// purge drops every entry, one shard at a time.
+// purge drops every entry, one shard at a time: an entry put meanwhile
+// may stay, as one put just after a purge of the whole cache would.
 func (c *anonCache) purge() {
 	for i := range c.shards {
 		sh := &c.shards[i]
