@@ -162,14 +162,16 @@ const (
 // reported (ErrNotPersisted), retried in the background and kept in the
 // Journal if there is one, and the session stays refused meanwhile.
 //
-// A Manager is safe for concurrent use. A request's lookup takes one read
-// lock: of the shard of the sessions map that holds the token's ID, or of
-// the anonymous cache's shard. No lock that a lookup waits for is held
-// across a Backend call or a journal write: a write holds a shard's lock
-// only to put its entry in, and the cleanup sweep only to delete the
-// entries it found expired. The one lock held across I/O serializes the
-// polls of the change feed, and only polls take it. The lock order is at
-// the top of memory.go.
+// A Manager is safe for concurrent use. A request's lookup takes one lock:
+// the read lock of the shard of the sessions map that holds the token's
+// ID, or the lock of the anonymous cache's shard that would hold it (a
+// mutex: a use reorders the shard's LRU). No lock that a lookup waits for
+// is held across a Backend call or a journal write: a write holds a
+// shard's lock only to put its entry in, and the cleanup sweep only to
+// delete the entries it found expired (an anonymous shard, a few hundred
+// sessions by default, it also scans under its lock). The one lock held
+// across I/O serializes the polls of the change feed, and only polls take
+// it. The lock order is at the top of memory.go.
 type Manager struct {
 	backend Backend
 	opts    ManagerOptions
