@@ -470,7 +470,7 @@ func (s *sim) crash(in *simInstance, rng *rand.Rand) {
 	in.rw.Lock()
 	defer in.rw.Unlock()
 	tok := s.pick(rng)
-	before, err := os.ReadFile(in.journal)
+	_, err := os.Stat(in.journal)
 	if err != nil || tok == nil {
 		s.logf("i%d crash (no journal yet: %v)", in.idx, err)
 		in.m.Crash()
@@ -486,7 +486,7 @@ func (s *sim) crash(in *simInstance, rng *rand.Rand) {
 	// write in an order bbolt never does. So the background work stops
 	// first, and the file is read only once no one writes it.
 	in.m.StopBackground()
-	before, err = os.ReadFile(in.journal)
+	before, err := os.ReadFile(in.journal)
 	if err != nil {
 		s.fatalf("i%d crash: %v", in.idx, err)
 	}
