@@ -46,6 +46,46 @@ func (m *Manager) Resolve(ctx context.Context, token string) (s Session, ok bool
 	return s, ok
 }
 
+// ResolveAnonymous returns the anonymous session (one without a user)
+// whose token is token. Signed-in sessions are never returned here, and
+// anonymous ones never by Resolve: code that authenticates cannot mistake
+// one for the other.
+//
+// The most recently used anonymous sessions (ManagerOptions.MaxAnonymous)
+// are resolved from memory; any other is read from the Backend by ID, one
+// indexed query, and kept. That read is not rate-limited, so the caller
+// must have checked that the token is authentic, as gorillastore does by
+// verifying its cookie's signature; a token looked up in vain is not
+// looked up again for a while.
+func (m *Manager) ResolveAnonymous(ctx context.Context, token string) (s Session, ok bool) {
+	if !ValidToken(token) {
+		return Session{}, false
+	}
+	var buf [idLen]byte
+	tokenID(token, &buf)
+	id := string(buf[:])
+	e := m.anon.get(id)
+	if e == nil {
+		e = m.readAnonymous(ctx, id)
+	}
+	ok = m.use(e, &s)
+	return s, ok
+}
+
+// readAnonymous reads an anonymous session that is not in memory from the
+// Backend and keeps it.
+func (m *Manager) readAnonymous(ctx context.Context, id string) *entry {
+	if m.misses.recent(id, m.now().UnixNano()) {
+		m.metrics.refused.Add(1)
+		return nil
+	}
+	s, found := m.fetch(ctx, id, anonMissTTL)
+	if !found || s.UserID != "" {
+		return nil
+	}
+	return m.learn(&s)
+}
+
 // Get returns the session with the given ID from memory, if it exists and
 // is not expired. It does not count as activity for the idle timeout.
 func (m *Manager) Get(id string) (Session, bool) {
