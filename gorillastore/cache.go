@@ -18,12 +18,10 @@ import (
 // alive, so its address cannot be reused for other data meanwhile.
 //
 // An entry also holds the cookie value the Store last issued for the
-// session, and the token that value carries: Save may send the value again
-// (see Store.reusable), and a request that carries it needs no decoding
-// (see Store.decodeToken). A second index finds the entry by that value.
-// Deleting the session through the Store drops the entry. (The value is a
-// credential just as the token is: holding one gives nothing the other does
-// not.)
+// session, for Save to send again (see Store.reusable). That value is only
+// ever sent: no request is accepted because it carries it, since every
+// cookie a request carries is decoded and verified (see Store.decodeToken).
+// Deleting the session through the Store drops the entry.
 //
 // Entries hold a private deep copy of the values; every Get receives a deep
 // copy of that, so a handler that modifies its Values (or a slice or map
@@ -32,7 +30,6 @@ import (
 // on every Get.
 type valuesCache struct {
 	shards [cacheShards]cacheShard
-	issues [cacheShards]issueShard // by issued cookie value: the session ID
 }
 
 // The cache holds at most cacheShards*cacheShardCap entries (10,240): as
@@ -51,16 +48,6 @@ type cacheShard struct {
 	_  [40]byte // keep neighbouring locks off one cache line
 }
 
-// issueShard is a part of the index of issued cookie values. It changes only
-// under the lock of the cacheShard that holds the entry (lock order: the
-// cacheShard, then the issueShard), so it lists at most one value for each
-// entry: the entry's own.
-type issueShard struct {
-	mu sync.RWMutex
-	m  map[string]string // issued cookie value -> session ID
-	_  [40]byte
-}
-
 type cacheEntry struct {
 	data   []byte
 	values map[any]any // nil when the entry holds only an issued cookie
@@ -73,7 +60,6 @@ type cacheEntry struct {
 type issuedCookie struct {
 	name  string             // the cookie's name, which the codec signs
 	value string             // the encoded value, as set
-	token string             // the token the value carries
 	codec securecookie.Codec // the codec that encoded it
 	at    time.Time          // when, by the Store's clock
 }
@@ -90,41 +76,6 @@ func (c *valuesCache) shard(id string) *cacheShard {
 		}
 	}
 	return &c.shards[int(b)&(cacheShards-1)]
-}
-
-// issueShard returns the shard of the index that holds the cookie value.
-// A securecookie value ends in its MAC's encoding: its last byte is as good
-// as random.
-func (c *valuesCache) issueShard(value string) *issueShard {
-	var b byte
-	if len(value) > 0 {
-		b = value[len(value)-1]
-	}
-	return &c.issues[int(b)&(cacheShards-1)]
-}
-
-// index records value as the cookie issued for the session id, and forgets
-// old, the value issued for it before. The caller holds the lock of id's
-// cacheShard.
-func (c *valuesCache) index(id, old, value string) {
-	if old == value {
-		return
-	}
-	if old != "" {
-		sh := c.issueShard(old)
-		sh.mu.Lock()
-		delete(sh.m, old) // a value is issued for one session only
-		sh.mu.Unlock()
-	}
-	if value != "" {
-		sh := c.issueShard(value)
-		sh.mu.Lock()
-		if sh.m == nil {
-			sh.m = make(map[string]string)
-		}
-		sh.m[value] = id
-		sh.mu.Unlock()
-	}
 }
 
 func sameData(a, b []byte) bool {
@@ -160,8 +111,8 @@ func (c *valuesCache) put(id string, data []byte, values map[any]any) {
 }
 
 // edit applies f to the entry of id, a new empty one if there is none, under
-// its shard's write lock, and keeps the index of issued values in step. A
-// new entry evicts an arbitrary other one when the shard is full.
+// its shard's write lock. A new entry evicts an arbitrary other one when the
+// shard is full.
 func (c *valuesCache) edit(id string, f func(*cacheEntry)) {
 	sh := c.shard(id)
 	sh.mu.Lock()
@@ -171,16 +122,13 @@ func (c *valuesCache) edit(id string, f func(*cacheEntry)) {
 	}
 	e, exists := sh.m[id]
 	if !exists && len(sh.m) >= cacheShardCap {
-		for k, old := range sh.m {
+		for k := range sh.m {
 			delete(sh.m, k)
-			c.index(k, old.cookie.value, "")
 			break
 		}
 	}
-	old := e.cookie.value
 	f(&e)
 	sh.m[id] = e
-	c.index(id, old, e.cookie.value)
 }
 
 // issued returns the cookie last issued for the session id, if it is known.
@@ -196,19 +144,6 @@ func (c *valuesCache) issued(id string) (issuedCookie, bool) {
 // entry's values.
 func (c *valuesCache) issue(id string, ic issuedCookie) {
 	c.edit(id, func(e *cacheEntry) { e.cookie = ic })
-}
-
-// issuedAs returns the cookie issued with the value value, if it is known.
-func (c *valuesCache) issuedAs(value string) (issuedCookie, bool) {
-	ish := c.issueShard(value)
-	ish.mu.RLock()
-	id, ok := ish.m[value]
-	ish.mu.RUnlock()
-	if !ok {
-		return issuedCookie{}, false
-	}
-	ic, ok := c.issued(id)
-	return ic, ok && ic.value == value
 }
 
 // equal reports whether the cached values of the session id with Data data
@@ -277,10 +212,7 @@ func (c *valuesCache) remove(id string) {
 	sh := c.shard(id)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if e, ok := sh.m[id]; ok {
-		delete(sh.m, id)
-		c.index(id, e.cookie.value, "")
-	}
+	delete(sh.m, id)
 }
 
 // copyMap returns a deep copy of m, or false when a key or value cannot be

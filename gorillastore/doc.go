@@ -73,15 +73,14 @@
 //     in the same steps.
 //   - MaxAge < 0: Save deletes the stored session and the cookie (log out).
 //
-// Every Save sets the cookie again, so that its Expires and Max-Age slide
-// too. Its value is the one the Store issued last for the session when the
-// request carries that value and it is recent (less than a 64th of the
-// lifetime old, and at most a minute): such a Save neither decodes nor
-// encodes a cookie. Otherwise the request's cookie is decoded and checked,
-// and a value is encoded anew, with the first key pair. A Get of a cookie
-// whose value the Store issued less than a minute ago, under that name and
-// with its current first key pair, does not decode it either: being that
-// value proves what decoding it would.
+// Every Get verifies the request's cookie with the Store's keys before it
+// uses the token inside. Every Save sets the cookie again, so that its
+// Expires and Max-Age slide too. Its value is the one the Store issued last
+// for the session when the request carries that value and it is recent
+// (less than a 64th of the lifetime old, and at most a minute): such a Save
+// encodes no new cookie. Otherwise the request's cookie is decoded and
+// checked against the session, and a value is encoded anew, with the first
+// key pair.
 //
 // The defaults are Path "/", HttpOnly, Secure, SameSite Lax and MaxAge 30
 // days, as for gorilla's CookieStore. Assigning Store.Options replaces them

@@ -10,7 +10,6 @@ func (noCache) equal(string, []byte, map[any]any) bool    { return false }
 func (noCache) put(string, []byte, map[any]any)           {}
 func (noCache) issued(string) (issuedCookie, bool)        { return issuedCookie{}, false }
 func (noCache) issue(string, issuedCookie)                {}
-func (noCache) issuedAs(string) (issuedCookie, bool)      { return issuedCookie{}, false }
 func (noCache) remove(string)                             {}
 
 // WithoutValuesCache makes s decode the Values on every Get, so that a

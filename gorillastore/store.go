@@ -97,7 +97,6 @@ type valueCache interface {
 	equal(id string, data []byte, values map[any]any) bool
 	put(id string, data []byte, values map[any]any)
 	issued(id string) (issuedCookie, bool)
-	issuedAs(value string) (issuedCookie, bool)
 	issue(id string, ic issuedCookie)
 	remove(id string)
 }
@@ -241,14 +240,10 @@ func (s *Store) codec() Serializer {
 	return s.Serializer
 }
 
-// decodeToken verifies a cookie value and returns the token it carries. A
-// value this Store issued less than maxCookieReuse ago, with the first of
-// its current Codecs, under this name, is not decoded: its token is known,
-// and being that value proves what decoding it would (see reusable).
+// decodeToken verifies a cookie value with the Store's Codecs and returns
+// the token it carries. Every cookie a request carries goes through here
+// before its token is used: none is accepted for what it looks like.
 func (s *Store) decodeToken(name, value string) (string, error) {
-	if ic, ok := s.cache.issuedAs(value); ok && s.current(ic, name, maxCookieReuse) {
-		return ic.token, nil
-	}
 	var raw []byte
 	if err := securecookie.DecodeMulti(name, value, &raw, s.Codecs...); err != nil {
 		return "", fmt.Errorf("gorillastore: session %q: %w: %w", name, ErrUnverifiedCookie, err)
@@ -411,7 +406,7 @@ func (s *Store) encodeCookie(name, token string) (issuedCookie, error) {
 	if err != nil {
 		return issuedCookie{}, fmt.Errorf("gorillastore: save %q: encode cookie: %w", name, err)
 	}
-	return issuedCookie{name: name, value: value, token: token, codec: s.Codecs[0], at: s.clock()}, nil
+	return issuedCookie{name: name, value: value, codec: s.Codecs[0], at: s.clock()}, nil
 }
 
 // update writes the session's Values to the stored session id, sets
@@ -458,12 +453,11 @@ func (s *Store) update(ctx context.Context, w http.ResponseWriter, session *sess
 	return nil
 }
 
-// maxCookieReuse bounds how long Save sends an issued cookie value again,
-// and how long a request carrying it is let through without decoding. The
-// codecs New makes do not limit a cookie's age, but Codecs assigned by hand
-// may (securecookie's MaxAge): a value is never sent again, nor let through
-// undecoded, once it is older than this, so such a codec decides as it
-// would have as long as its MaxAge is longer.
+// maxCookieReuse bounds how long Save sends an issued cookie value again.
+// The codecs New makes do not limit a cookie's age, but Codecs assigned by
+// hand may (securecookie's MaxAge): a value is never sent again once it is
+// older than this, so such a codec still refuses the cookies it would have
+// as long as its MaxAge is longer.
 const maxCookieReuse = time.Minute
 
 // reusable returns the cookie value this Store issued for the session id
