@@ -9,7 +9,6 @@ import (
 	"math"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -29,12 +28,6 @@ type Serializer interface {
 // package registers the last three); other types must be
 // registered with gob.Register, as with every gob-based store. It is the
 // default Serializer.
-//
-// A gob stream describes each type before the first value of it. Values
-// whose keys and values are all of the predeclared basic types (strings,
-// numbers, booleans, []byte), which gob never describes, are encoded by a
-// pooled encoder that has described map[any]any already, after that
-// description: the same bytes as a new encoder writes, for half the work.
 type GobSerializer struct{}
 
 func init() {
@@ -45,101 +38,11 @@ func init() {
 
 // Encode implements Serializer.
 func (GobSerializer) Encode(values map[any]any) ([]byte, error) {
-	if data, ok := encodeBasic(values); ok {
-		return data, nil
-	}
 	var buf bytes.Buffer
 	if err := gob.NewEncoder(&buf).Encode(values); err != nil {
 		return nil, fmt.Errorf("gorillastore: gob encode: %w", err)
 	}
 	return buf.Bytes(), nil
-}
-
-// gobEncoder is an encoder that has described map[any]any on buf, for
-// encodeBasic.
-type gobEncoder struct {
-	buf bytes.Buffer
-	enc *gob.Encoder
-}
-
-var (
-	// gobMapType is the description of map[any]any that begins every gob
-	// stream of a Values map; nil if it could not be told apart.
-	gobMapType     []byte
-	gobMapTypeOnce sync.Once
-	gobEncoders    sync.Pool // *gobEncoder
-)
-
-// newGobEncoder returns an encoder that has described map[any]any, and the
-// description: what a first Values map's encoding begins with and a second
-// one's does not.
-func newGobEncoder() (*gobEncoder, []byte) {
-	e := &gobEncoder{}
-	e.enc = gob.NewEncoder(&e.buf)
-	empty := map[any]any{}
-	if e.enc.Encode(empty) != nil {
-		return nil, nil
-	}
-	first := bytes.Clone(e.buf.Bytes())
-	e.buf.Reset()
-	if e.enc.Encode(empty) != nil || !bytes.HasSuffix(first, e.buf.Bytes()) {
-		return nil, nil
-	}
-	return e, first[:len(first)-e.buf.Len()]
-}
-
-// encodeBasic encodes values as GobSerializer does, when all its keys and
-// values are of basic types (see basicGob), with a pooled encoder. It
-// reports false when it did not encode them.
-func encodeBasic(values map[any]any) ([]byte, bool) {
-	for k, v := range values {
-		if !basicGob(k) || !basicGob(v) {
-			return nil, false
-		}
-	}
-	gobMapTypeOnce.Do(func() {
-		var e *gobEncoder
-		if e, gobMapType = newGobEncoder(); e != nil {
-			gobEncoders.Put(e)
-		}
-	})
-	if gobMapType == nil {
-		return nil, false
-	}
-	e, _ := gobEncoders.Get().(*gobEncoder)
-	if e == nil {
-		var desc []byte
-		if e, desc = newGobEncoder(); e == nil || !bytes.Equal(desc, gobMapType) {
-			return nil, false
-		}
-	}
-	e.buf.Reset()
-	if err := e.enc.Encode(values); err != nil {
-		// The encoder's state is unknown: drop it.
-		return nil, false
-	}
-	data := make([]byte, 0, len(gobMapType)+e.buf.Len())
-	data = append(append(data, gobMapType...), e.buf.Bytes()...)
-	if e.buf.Cap() <= maxPooledBuffer {
-		gobEncoders.Put(e)
-	}
-	return data, true
-}
-
-// maxPooledBuffer is the largest buffer a pooled encoder keeps: one that
-// encoded a larger map is left to the garbage collector.
-const maxPooledBuffer = DefaultMaxLength
-
-// basicGob reports whether v is of one of the predeclared types that gob
-// sends without describing them first: a value of such a type encoded
-// after others writes the same bytes as on its own.
-func basicGob(v any) bool {
-	switch v.(type) {
-	case string, bool, int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64,
-		float32, float64, complex64, complex128, []byte:
-		return true
-	}
-	return false
 }
 
 // Decode implements Serializer.

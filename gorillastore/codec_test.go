@@ -1,12 +1,10 @@
 package gorillastore_test
 
 import (
-	"bytes"
 	"encoding/gob"
 	"math"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -127,77 +125,4 @@ func TestGobSerializerRejectsGarbage(t *testing.T) {
 	if _, err := (gorillastore.GobSerializer{}).Encode(map[any]any{"f": func() {}}); err == nil {
 		t.Fatal("func value: no error")
 	}
-}
-
-// gobFresh encodes values with a new gob encoder.
-func gobFresh(t *testing.T, values map[any]any) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	if err := gob.NewEncoder(&buf).Encode(values); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
-// gobDecode decodes data with a new gob decoder.
-func gobDecode(t *testing.T, data []byte) map[any]any {
-	t.Helper()
-	var got map[any]any
-	if err := gob.NewDecoder(bytes.NewReader(data)).Decode(&got); err != nil {
-		t.Fatalf("decode %x: %v", data, err)
-	}
-	return got
-}
-
-// TestGobSerializerWritesWhatANewEncoderWrites: GobSerializer's encoding is
-// a complete gob stream, byte for byte what a new encoder writes, whatever
-// it encoded before (maps of basic types go through pooled encoders, the
-// others not), in turn or at once.
-func TestGobSerializerWritesWhatANewEncoderWrites(t *testing.T) {
-	type role string
-	gob.Register(role(""))
-	singles := []any{"text", "", true, 42, int8(-8), int16(16), int32(-32), int64(1) << 60,
-		uint(7), uint8(8), uint16(16), uint32(32), uint64(1) << 63, float32(1.5), 2.5, complex64(1 + 2i),
-		complex128(3 - 4i), []byte{0, 1}, math.Inf(1), strings.Repeat("x", 100<<10),
-		// Not basic: described by a new encoder every time.
-		role("admin"), []string{"a"}, []any{"flash"}, map[string]any{"k": 1}, time.Unix(5, 0).UTC(), profile{Name: "p"}}
-	for round := range 3 {
-		for _, v := range singles {
-			values := map[any]any{"k": v}
-			data, err := gorillastore.GobSerializer{}.Encode(values)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if want := gobFresh(t, values); !bytes.Equal(data, want) {
-				t.Fatalf("round %d, %T: encoded\n%x\nwant what a new encoder writes\n%x", round, v, data, want)
-			}
-			if got := gobDecode(t, data); !reflect.DeepEqual(got, values) {
-				t.Fatalf("round %d, %T: decoded %#v", round, v, got)
-			}
-		}
-	}
-
-	// Many entries, from several goroutines at once.
-	var wg sync.WaitGroup
-	for g := range 4 {
-		wg.Go(func() {
-			for i := range 200 {
-				values := map[any]any{"user": "alice", "visits": g*1000 + i, 3: 2.5, "raw": []byte("x")}
-				if i%7 == 0 {
-					values["flash"] = []any{"hello"}
-				}
-				data, err := gorillastore.GobSerializer{}.Encode(values)
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				var got map[any]any
-				if err := gob.NewDecoder(bytes.NewReader(data)).Decode(&got); err != nil || !reflect.DeepEqual(got, values) {
-					t.Errorf("decoded %#v, %v; want %#v", got, err, values)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
 }

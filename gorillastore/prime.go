@@ -3,7 +3,24 @@ package gorillastore
 import (
 	"math"
 	"unicode/utf8"
+
+	"github.com/gormsession/gormsession"
 )
+
+// prime caches the values just saved as the decoded form of the stored
+// Data, so that the next Get of the session copies them instead of decoding
+// the bytes just encoded.
+//
+// Invariant: values are cached for saved.Data only when decoding saved.Data
+// is certain to give them back exactly (roundTrips): a primed entry must be
+// what a decode would have put in the cache. Anything else is decoded on the
+// next Get. TestRoundTripsOnlyWhenDecodeGivesValuesBack fails if roundTrips
+// claims more than the codecs keep.
+func (s *Store) prime(saved *gormsession.Session, values map[any]any) {
+	if len(saved.Data) > 0 && roundTrips(s.serializer(), values) {
+		s.cache.put(saved.ID, saved.Data, values)
+	}
+}
 
 // roundTrips reports whether decoding what codec encodes from values is
 // certain to give values back: the same keys, and values of the same types

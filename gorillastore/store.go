@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	"reflect"
-	"strings"
 	"time"
 
 	"github.com/gorilla/securecookie"
@@ -85,20 +83,8 @@ type Store struct {
 
 	m         *gormsession.Manager
 	maxLength int
-	cache     valueCache
+	cache     *valuesCache
 	now       func() time.Time // the age of issued cookies; nil: time.Now
-}
-
-// valueCache is what a Store needs of a cache of decoded Values: New gives
-// it a valuesCache (see there for when an entry is valid). BenchmarkGet
-// measures what it buys against decoding on every Get.
-type valueCache interface {
-	copyInto(dst map[any]any, id string, data []byte) bool
-	equal(id string, data []byte, values map[any]any) bool
-	put(id string, data []byte, values map[any]any)
-	issued(id string) (issuedCookie, bool)
-	issue(id string, ic issuedCookie)
-	remove(id string)
 }
 
 var _ sessions.Store = (*Store)(nil)
@@ -233,25 +219,11 @@ func (s *Store) options() *sessions.Options {
 	return s.Options
 }
 
-func (s *Store) codec() Serializer {
+func (s *Store) serializer() Serializer {
 	if s.Serializer == nil {
 		return GobSerializer{}
 	}
 	return s.Serializer
-}
-
-// decodeToken verifies a cookie value with the Store's Codecs and returns
-// the token it carries. Every cookie a request carries goes through here
-// before its token is used: none is accepted for what it looks like.
-func (s *Store) decodeToken(name, value string) (string, error) {
-	var raw []byte
-	if err := securecookie.DecodeMulti(name, value, &raw, s.Codecs...); err != nil {
-		return "", fmt.Errorf("gorillastore: session %q: %w: %w", name, ErrUnverifiedCookie, err)
-	}
-	if !gormsession.ValidToken(string(raw)) {
-		return "", fmt.Errorf("gorillastore: session %q: %w", name, gormsession.ErrInvalidToken)
-	}
-	return string(raw), nil
 }
 
 // loadValues puts the decoded Values of sess into dst, from the cache when
@@ -263,7 +235,7 @@ func (s *Store) loadValues(dst map[any]any, sess *gormsession.Session) error {
 	if s.cache.copyInto(dst, sess.ID, sess.Data) {
 		return nil
 	}
-	values, err := s.codec().Decode(sess.Data)
+	values, err := s.serializer().Decode(sess.Data)
 	if err != nil {
 		return err
 	}
@@ -366,7 +338,7 @@ func (s *Store) encode(name string, values map[any]any) ([]byte, error) {
 	if len(values) == 0 {
 		return nil, nil
 	}
-	data, err := s.codec().Encode(values)
+	data, err := s.serializer().Encode(values)
 	if err != nil {
 		return nil, fmt.Errorf("gorillastore: save %q: %w", name, err)
 	}
@@ -398,15 +370,6 @@ func (s *Store) create(ctx context.Context, w http.ResponseWriter, session *sess
 	s.cache.issue(created.ID, ic)
 	http.SetCookie(w, sessions.NewCookie(name, ic.value, opts))
 	return nil
-}
-
-// encodeCookie encodes token into the value of the cookie called name.
-func (s *Store) encodeCookie(name, token string) (issuedCookie, error) {
-	value, err := securecookie.EncodeMulti(name, []byte(token), s.Codecs...)
-	if err != nil {
-		return issuedCookie{}, fmt.Errorf("gorillastore: save %q: encode cookie: %w", name, err)
-	}
-	return issuedCookie{name: name, value: value, codec: s.Codecs[0], at: s.clock()}, nil
 }
 
 // update writes the session's Values to the stored session id, sets
@@ -453,101 +416,6 @@ func (s *Store) update(ctx context.Context, w http.ResponseWriter, session *sess
 	return nil
 }
 
-// maxCookieReuse bounds how long Save sends an issued cookie value again.
-// The codecs New makes do not limit a cookie's age, but Codecs assigned by
-// hand may (securecookie's MaxAge): a value is never sent again once it is
-// older than this, so such a codec still refuses the cookies it would have
-// as long as its MaxAge is longer.
-const maxCookieReuse = time.Minute
-
-// reusable returns the cookie value this Store issued for the session id
-// called name, when the client sent it back (in r, or a cookie an earlier
-// Save set on w in this request) and it may be sent again as it is.
-//
-// A value equal to one this Store encoded, with the first of its current
-// Codecs, for the token of session id under this name, proves what
-// decoding it would: the client holds that token. So Save needs neither
-// the token (Manager.Update takes the ID) nor a new encoding. The value is
-// sent again only while it is younger than a step of the sliding expiry
-// (see slide) and maxCookieReuse: the timestamp securecookie signs into it
-// stays recent, and a save a step later issues a fresh one. Any other
-// cookie (older, another instance's, made before a key rotation) goes
-// through the full check: decode, compare the token's hash with the ID.
-func (s *Store) reusable(r *http.Request, w http.ResponseWriter, name, id string, opts *sessions.Options) (string, bool) {
-	ic, ok := s.cache.issued(id)
-	if !ok || !s.current(ic, name, reuseWindow(opts.MaxAge)) {
-		return "", false
-	}
-	if requestHasCookie(r, name, ic.value) {
-		return ic.value, true
-	}
-	if v, set := responseValue(w, name); set && v == ic.value {
-		return ic.value, true
-	}
-	return "", false
-}
-
-// current reports whether ic, a cookie this Store issued, was issued under
-// name with the first of its Codecs less than window ago.
-func (s *Store) current(ic issuedCookie, name string, window time.Duration) bool {
-	if ic.name != name || len(s.Codecs) == 0 || !sameCodec(ic.codec, s.Codecs[0]) {
-		return false
-	}
-	age := s.clock().Sub(ic.at)
-	return age >= 0 && age < window
-}
-
-// requestHasCookie reports whether r carries a cookie called name whose
-// value is value: a client that sends the value holds it, whichever of
-// several cookies of that name r.Cookie would pick.
-func requestHasCookie(r *http.Request, name, value string) bool {
-	for _, c := range r.CookiesNamed(name) {
-		if c.Value == value {
-			return true
-		}
-	}
-	return false
-}
-
-// reuseWindow is how long a cookie issued for a session saved with maxAge
-// may be sent again: a step of its sliding expiry, at most maxCookieReuse.
-func reuseWindow(maxAge int) time.Duration {
-	if lifetime := maxAgeLifetime(maxAge); lifetime > 0 {
-		return min(max(lifetime/64, time.Second), maxCookieReuse)
-	}
-	return maxCookieReuse
-}
-
-// sameCodec reports whether a and b are the same codec. Codecs of a type
-// that cannot be compared are never the same.
-func sameCodec(a, b securecookie.Codec) bool {
-	if a == nil || b == nil {
-		return false
-	}
-	if pa, ok := a.(*securecookie.SecureCookie); ok {
-		pb, ok := b.(*securecookie.SecureCookie)
-		return ok && pa == pb
-	}
-	t := reflect.TypeOf(a)
-	return t == reflect.TypeOf(b) && t.Comparable() && a == b
-}
-
-func (s *Store) clock() time.Time {
-	if s.now != nil {
-		return s.now()
-	}
-	return time.Now()
-}
-
-// prime caches the values just saved as the decoded form of the stored
-// Data, when the codec is known to give them back exactly, so that the next
-// Get of the session needs no decode.
-func (s *Store) prime(saved *gormsession.Session, values map[any]any) {
-	if len(saved.Data) > 0 && roundTrips(s.codec(), values) {
-		s.cache.put(saved.ID, saved.Data, values)
-	}
-}
-
 // stored returns the stored Data of session id when values are the values
 // it holds, as the cache of decoded values knows them, so that a save of
 // unchanged values needs no encoding and, through Update, no write. (The
@@ -592,85 +460,4 @@ func maxAgeLifetime(maxAge int) time.Duration {
 		return -1
 	}
 	return time.Duration(maxAge) * time.Second
-}
-
-// sessionToken returns the token of the session id called name: the
-// token of the request's cookie or of a cookie set on the response, the
-// one whose hash is id; or "" when neither is.
-//
-// The token of a session is not kept with the session: Save finds it
-// again in the two places that already hold it for exactly one request,
-// the request's cookie and the cookies an earlier Save set on the
-// response. So a session can be saved again however it reached Save (from
-// the registry, which puts the plain Store back on it; copied; built by
-// hand with the ID of the client's cookie). The ID check
-// (HashToken(token) == ID) makes both places safe to trust: a session is
-// written only with the token of a cookie this Store's keys signed. (Save
-// looks here only when the cookie is not the value it last issued for the
-// session; see reusable.)
-func (s *Store) sessionToken(r *http.Request, w http.ResponseWriter, name, id string) string {
-	if token := s.requestToken(r, name); token != "" && gormsession.HashToken(token) == id {
-		return token
-	}
-	if token, _ := s.responseToken(w, name); token != "" && gormsession.HashToken(token) == id {
-		return token
-	}
-	return ""
-}
-
-// clientToken returns the token of the cookie called name that the client
-// holds after this response: the last one set on w, else r's; "" when that
-// cookie is missing, invalid or a deletion.
-func (s *Store) clientToken(r *http.Request, w http.ResponseWriter, name string) string {
-	if token, set := s.responseToken(w, name); set {
-		return token
-	}
-	return s.requestToken(r, name)
-}
-
-// requestToken returns the token of r's cookie called name, or "".
-func (s *Store) requestToken(r *http.Request, name string) string {
-	c, err := r.Cookie(name)
-	if err != nil {
-		return ""
-	}
-	token, err := s.decodeToken(name, c.Value)
-	if err != nil {
-		return ""
-	}
-	return token
-}
-
-// responseToken returns the token of the last cookie called name set on w,
-// and whether one is set at all (a deleting cookie carries no token).
-func (s *Store) responseToken(w http.ResponseWriter, name string) (token string, set bool) {
-	value, set := responseValue(w, name)
-	if value == "" {
-		return "", set
-	}
-	token, err := s.decodeToken(name, value)
-	if err != nil {
-		return "", true
-	}
-	return token, true
-}
-
-// responseValue returns the value of the last cookie called name set on w,
-// "" for a deleting one, and whether one is set at all.
-func responseValue(w http.ResponseWriter, name string) (value string, set bool) {
-	lines := w.Header()["Set-Cookie"]
-	for i := len(lines) - 1; i >= 0; i-- {
-		if !strings.HasPrefix(lines[i], name+"=") {
-			continue
-		}
-		c, err := http.ParseSetCookie(lines[i])
-		if err != nil || c.Name != name {
-			continue
-		}
-		if c.MaxAge < 0 {
-			return "", true
-		}
-		return c.Value, true
-	}
-	return "", false
 }
