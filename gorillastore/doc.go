@@ -3,12 +3,17 @@
 // database-backed gorilla stores: handlers stay as they are; the setup code
 // changes (see docs/migrating.md for a before/after and every difference).
 //
-// Reading a session costs no database statement: the Manager serves it from
-// memory. Saving one costs at most one (an insert for a new session, an
-// update conditional on the version read for an existing one, so parallel
-// requests lose no change), and none when its values did not change.
-// Sessions survive a restart, because every
-// change is written to the database before it is acknowledged.
+// Reading a session the Manager holds in memory costs no database
+// statement. Saving a new session is one insert. Saving a changed one is
+// one update, conditional on the version read so that parallel requests
+// lose no change: when another writer changed the session first, the
+// update matches no row, the session is read again (telling a conflict
+// from a session gone) and the update is tried again on the fresh copy. Saving a session whose
+// values did not change writes nothing, unless its sliding expiry moved to
+// the next step (see "Cookies and expiry"). A session the Manager no longer
+// holds (an anonymous one evicted from memory) is read back once, by ID,
+// when it is next used. Sessions survive a restart, because every change is
+// written to the database before it is acknowledged.
 //
 // # Setting up
 //
@@ -100,9 +105,13 @@
 //
 // Decoding Values is most of the cost of a Get, so the Store keeps the
 // decoded Values of recently read sessions and hands each request a copy of
-// its own. Values holding pointers, or structs holding slices or maps, are
-// decoded on every Get instead; strings, numbers, booleans, times, flashes
-// and slices and maps of those are served from the cache.
+// its own. Served from the cache: strings, numbers, booleans, times and
+// durations; structs and arrays of those; slices and maps whose elements
+// and keys are of those (such as []string, []time.Time or
+// map[string]int); and []any, map[string]any and map[any]any holding any
+// of these (flashes are []any). A session holding anything else (a pointer,
+// a struct with a slice or map inside, a slice of maps) is decoded on every
+// Get instead.
 //
 // # Cookies that name no usable session
 //

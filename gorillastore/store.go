@@ -42,14 +42,15 @@ var ErrUnverifiedCookie = errors.New("gorillastore: cookie does not verify")
 var errNoManager = errors.New("gorillastore: Store has no Manager (make it with New)")
 
 // Store is a gorilla/sessions Store that keeps sessions in a
-// gormsession.Manager: Get is served from memory, Save is at most one
-// statement, and sessions survive a restart.
+// gormsession.Manager: Get is served from memory, Save writes one
+// statement when something changed (see Save for when it takes more) and
+// none otherwise, and sessions survive a restart.
 //
 // Configure a Store (its fields, MaxAge and MaxLength) before it serves
 // requests; after that it is safe for concurrent use. Serving a request
 // writes no state shared with other requests, except a cache guarded by
 // locks and bounded in size: the decoded Values of recent sessions and the
-// cookie value last issued for each, with the token it carries (see Save).
+// cookie value last issued for each (see Save).
 type Store struct {
 	// Codecs sign (and, with a block key, encrypt) the cookie, which holds
 	// only the session's token. New builds them from its key pairs with
@@ -173,8 +174,9 @@ func (s *Store) Get(r *http.Request, name string) (*sessions.Session, error) {
 // but its stored Values cannot be decoded (the Serializer changed, or a
 // type is not registered with gob), or when the Store was not made by New.
 // It reads memory only, with no database statement, for every session the
-// Manager holds; a Manager that syncs with other instances may look an
-// unknown token up once.
+// Manager holds in memory; one it does not hold (an anonymous session
+// evicted from memory, or created by another instance) is read by ID, one
+// indexed query, and kept (see gormsession.Manager.ResolveAnonymous).
 func (s *Store) New(r *http.Request, name string) (*sessions.Session, error) {
 	session := sessions.NewSession(s, name)
 	opts := *s.options()
@@ -247,8 +249,12 @@ func (s *Store) loadValues(dst map[any]any, sess *gormsession.Session) error {
 }
 
 // Save writes session and sets its cookie on w. A new session is created in
-// the Manager, an existing one updated: at most one database statement, and
-// none when an existing session's Values and expiry did not change. The
+// the Manager (one insert), an existing one updated: no statement when its
+// Values and expiry did not change, otherwise one update conditional on the
+// version read. That update takes more statements when it loses to another
+// writer (reads that tell a conflict from a session gone and fetch the
+// fresh copy, then the update again; see gormsession.Manager.Update), and
+// a session the Manager no longer holds in memory is read once first. The
 // stored session expires session.Options.MaxAge seconds after the save,
 // rounded down to a 64th of MaxAge (see slide), or after the lifetime it
 // was created with when MaxAge is 0 (the cookie is then a browser-session
