@@ -65,14 +65,15 @@ func (s *Store) encodeCookie(name, token string) (issuedCookie, error) {
 // (the cache keys it by ID; deleting the session drops it), under the name
 // it was issued under (the codec signs the name), while the first of the
 // Store's Codecs is still the codec that encoded it, and only when the
-// client sent exactly that value: such a client holds the token of
-// session id, as decoding the value would have shown. Get never relies on
-// it; it decodes every cookie. The value is reused only while it is
-// younger than a step of the sliding expiry (see slide) and maxCookieReuse,
-// so the timestamp securecookie signs into it stays recent, and a save a
-// step later issues a fresh one. TestCopiesOfTheIssuedCookieThatDoNotMatchAreRefused,
-// TestRotatedKeysIssueANewCookie and TestDeleteForgetsTheIssuedCookie fail
-// if this breaks.
+// client sent exactly that value: such a client holds the token of session
+// id, as decoding the value would have shown. Get never relies on it; it
+// decodes every cookie. The value is reused only while it is younger than a
+// step of the sliding expiry (see slide) and maxCookieReuse, so the
+// timestamp securecookie signs into it stays recent, and a save a step
+// later issues a fresh one. These tests fail if it breaks:
+// TestCopiesOfTheIssuedCookieThatDoNotMatchAreRefused,
+// TestRotatedKeysIssueANewCookie, TestIssuedCookieIsReplacedAfterAStep,
+// TestDeleteForgetsTheIssuedCookie.
 func (s *Store) reusable(r *http.Request, w http.ResponseWriter, name, id string, opts *sessions.Options) (string, bool) {
 	ic, ok := s.cache.issued(id)
 	if !ok || ic.name != name || len(s.Codecs) == 0 || !sameCodec(ic.codec, s.Codecs[0]) {

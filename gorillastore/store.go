@@ -221,6 +221,8 @@ func (s *Store) options() *sessions.Options {
 	return s.Options
 }
 
+// serializer returns the Serializer of the stored Values: s.Serializer, or
+// GobSerializer when it is nil.
 func (s *Store) serializer() Serializer {
 	if s.Serializer == nil {
 		return GobSerializer{}
