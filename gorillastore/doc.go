@@ -8,9 +8,9 @@
 // one update, conditional on the version read so that parallel requests
 // lose no change: when another writer changed the session first, the
 // update matches no row, the session is read again (telling a conflict
-// from a session gone) and the update is tried again on the fresh copy. Saving a session whose
-// values did not change writes nothing, unless its sliding expiry moved to
-// the next step (see "Cookies and expiry"). A session the Manager no longer
+// from a session gone) and the update is tried again on the fresh copy.
+// Saving a session whose values did not change writes nothing, unless its
+// sliding expiry moved to the next step (see "Cookies and expiry"). A session the Manager no longer
 // holds (an anonymous one evicted from memory) is read back once, by ID,
 // when it is next used. Sessions survive a restart, because every change is
 // written to the database before it is acknowledged.
