@@ -92,7 +92,9 @@ func (c *anonCache) shard(id string) *anonShard {
 	return &c.shards[int(b)&(len(c.shards)-1)]
 }
 
-// get returns the entry of id and marks it recently used.
+// get returns the entry of id and marks it recently used. It keeps
+// nothing of id, which may point into the caller's buffer
+// (ResolveAnonymous).
 func (c *anonCache) get(id string) *entry {
 	sh := c.shard(id)
 	sh.mu.Lock()

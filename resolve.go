@@ -15,6 +15,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 )
 
 // Resolve returns the signed-in session whose token is token. A known token
@@ -63,10 +64,11 @@ func (m *Manager) ResolveAnonymous(ctx context.Context, token string) (s Session
 	}
 	var buf [idLen]byte
 	tokenID(token, &buf)
-	id := string(buf[:])
-	e := m.anon.get(id)
+	// The cache does not keep the key it is asked for, so the lookup reads
+	// the ID in place; a read from the Backend keeps it, and gets a copy.
+	e := m.anon.get(unsafe.String(&buf[0], len(buf)))
 	if e == nil {
-		e = m.readAnonymous(ctx, id)
+		e = m.readAnonymous(ctx, string(buf[:]))
 	}
 	ok = m.use(e, &s)
 	return s, ok
