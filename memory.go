@@ -7,9 +7,9 @@ package gormsession
 // it, and it is the one lock held across I/O: the poll's query, a
 // reload's stream), then Manager.mu (the claims, see revocations.go), then
 // a shard's mu, then userIndex.mu, then the anonymous cache's shard lock
-// (anonymous.go). A shard's dirtyMu (activity not yet written), missCache.mu
-// and metrics.mu are taken alone. bbolt's own lock (the journal) is
-// never taken with any of them held.
+// (anonymous.go). A shard's dirtyMu (activity not yet written),
+// missCache.mu and metrics.mu are taken alone. bbolt's own lock (the
+// journal) is never taken with any of them held.
 //
 // The user index changes only under the lock of the shard whose entry it
 // indexes, so that it always lists exactly the entries in the map.

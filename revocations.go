@@ -7,10 +7,10 @@ package gormsession
 //
 // Manager.mu comes first in the lock order (see memory.go). It is held
 // only for memory work: never across a Backend call, never across a
-// journal write (an fsync). Waiting for a claim to be released (a rotation waiting for a
-// write that keeps its session, and the other way round; a creation
-// waiting for a user-wide revocation under way) releases Manager.mu and
-// waits for claims.changed.
+// journal write (an fsync). Waiting for a claim to be released (a
+// rotation waiting for a write that keeps its session, and the other way
+// round; a creation waiting for a user-wide revocation under way) releases
+// Manager.mu and waits for claims.changed.
 //
 // learn (a row read from the Backend), commitCreate (a session this
 // Manager wrote) and commitUpdate consult the claims and nothing else to
