@@ -191,11 +191,11 @@ func TestSchemaSQLMakesATableTheStoreAccepts(t *testing.T) {
 		if db.Migrator().HasTable(tdb.Table) {
 			t.Fatal("SchemaSQL created the table")
 		}
+		if err := testdb.ExecDDL(db, sqlOf(stmts)...); err != nil {
+			t.Fatal(err)
+		}
 		var partial, notify int
 		for _, s := range stmts {
-			if err := db.Exec(s.SQL).Error; err != nil {
-				t.Fatalf("%s: %v", s.SQL, err)
-			}
 			switch {
 			case strings.Contains(s.DialectSpecific, "partial index"):
 				partial++
@@ -252,14 +252,21 @@ func TestMissingSchemaOfASchemaQualifiedTable(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, s := range stmts {
-				if err := db.Exec(s.SQL).Error; err != nil {
-					t.Fatalf("%s: %v", s.SQL, err)
-				}
+			if err := testdb.ExecDDL(db, sqlOf(stmts)...); err != nil {
+				t.Fatal(err)
 			}
 		}
 		if m, err := st.MissingSchema(ctx); err != nil || len(m) != 0 {
 			t.Fatalf("MissingSchema of %s (migrated: %v) = %v, %v; want nothing", table, migrate, m, err)
 		}
 	}
+}
+
+// sqlOf returns the SQL of statements.
+func sqlOf(statements []gormsession.Statement) []string {
+	out := make([]string, len(statements))
+	for i, s := range statements {
+		out[i] = s.SQL
+	}
+	return out
 }

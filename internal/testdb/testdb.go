@@ -13,6 +13,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"hash/fnv"
 	"os"
 	"path/filepath"
@@ -170,6 +171,39 @@ func DropTable(db *gorm.DB, table string) error {
 		}
 		return tx.Exec("DROP FUNCTION IF EXISTS " + NotifyFunction + "()").Error
 	})
+}
+
+// ExecDDL runs statements, DDL written out by hand or by the Store's
+// SchemaSQL, on db. On PostgreSQL they run in one transaction that holds
+// the Store's migration lock: the tests of other packages migrate their
+// tables in the same database meanwhile, and two sessions replacing the
+// same trigger function at once fail with "tuple concurrently updated".
+func ExecDDL(db *gorm.DB, statements ...string) error {
+	if db.Dialector.Name() != "postgres" {
+		for _, s := range statements {
+			if err := db.Exec(s).Error; err != nil {
+				return fmt.Errorf("%s: %w", s, err)
+			}
+		}
+		return nil
+	}
+	return db.Transaction(func(tx *gorm.DB) error {
+		if err := tx.Exec("SELECT pg_advisory_xact_lock(?)", MigrationLockKey).Error; err != nil {
+			return err
+		}
+		for _, s := range statements {
+			if err := tx.Exec(s).Error; err != nil {
+				return fmt.Errorf("%s: %w", s, err)
+			}
+		}
+		return nil
+	})
+}
+
+// PostgresScript wraps a psql script (such as migrate --print's) in one
+// transaction that holds the Store's migration lock; see ExecDDL.
+func PostgresScript(script string) string {
+	return fmt.Sprintf("BEGIN;\nSELECT pg_advisory_xact_lock(%d);\n%s\nCOMMIT;\n", MigrationLockKey, script)
 }
 
 // DropOnCleanup drops table from db with DropTable when the test ends,
