@@ -189,8 +189,11 @@ type Manager struct {
 	// learns from the Backend (the change feed, read-through, reloads)
 	// with its own revocations and creations, so that a row read before a
 	// revocation cannot bring the session back, and a session revoked
-	// while it was being created is not published.
-	mu sync.Mutex
+	// while it was being created is not published. Whatever changes a
+	// claim takes it for writing; a changed Save only reads the claims
+	// (commitUpdate) and takes it for reading, so that the saves of
+	// different sessions do not wait for one another here.
+	mu sync.RWMutex
 	cl claims
 
 	pending *pendingRevocations // the queue's persistence: the journal

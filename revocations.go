@@ -281,10 +281,14 @@ func (m *Manager) commitCreate(ctx context.Context, s *Session) bool {
 
 // commitUpdate puts s, just written to the Backend, into memory, unless a
 // claim says it was revoked meanwhile; an anonymous session evicted
-// meanwhile comes back. It reports whether s is live.
+// meanwhile comes back. It reports whether s is live. It only reads the
+// claims, so it holds Manager.mu for reading: a revocation, which writes
+// its claim and drops the session under the write lock, comes wholly
+// before or wholly after it. Two commitUpdates of one session may run
+// together; put keeps the later version.
 func (m *Manager) commitUpdate(s *Session) bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	m.mu.RLock()
+	defer m.mu.RUnlock()
 	if c := m.cl.ids[s.ID]; (c != nil && c.revoked) || m.coveringUser(s) != nil {
 		return false
 	}
