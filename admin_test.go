@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"gorm.io/gorm"
+
 	"github.com/gormsession/gormsession"
 	"github.com/gormsession/gormsession/backendtest"
 	"github.com/gormsession/gormsession/internal/testdb"
@@ -122,10 +124,7 @@ func TestStoreMissingSchemaSaysWhatMigrateAdds(t *testing.T) {
 	eachDBAndMySQL(t, func(t *testing.T, tdb testDB) {
 		ctx := context.Background()
 		db := tdb.Open(t)
-		st, err := gormsession.NewStore(db, gormsession.StoreOptions{TableName: tdb.Table, SkipMigrate: true})
-		if err != nil {
-			t.Fatal(err)
-		}
+		st := unmigratedStore(t, db, tdb.Table)
 		if m, err := st.MissingSchema(ctx); err != nil || !slices.Equal(m, []string{"table"}) {
 			t.Fatalf("MissingSchema without a table = %v, %v; want [table]", m, err)
 		}
@@ -133,7 +132,7 @@ func TestStoreMissingSchemaSaysWhatMigrateAdds(t *testing.T) {
 			t.Fatal("MissingSchema created the table")
 		}
 		// An older table: no revoked_at, no version, no indexes.
-		if err := db.Table(tdb.Table).AutoMigrate(&olderModel{}); err != nil {
+		if err := db.Table(tdb.Table).AutoMigrate(&testdb.OlderModel{}); err != nil {
 			t.Fatal(err)
 		}
 		m, err := st.MissingSchema(ctx)
@@ -161,18 +160,6 @@ func TestStoreMissingSchemaSaysWhatMigrateAdds(t *testing.T) {
 	})
 }
 
-// olderModel is a sessions table of an older version.
-type olderModel struct {
-	ID        string `gorm:"primaryKey;size:64"`
-	UserID    string `gorm:"size:191;not null"`
-	TenantID  string `gorm:"size:191;not null;default:''"`
-	Device    string `gorm:"size:191;not null;default:''"`
-	Data      []byte
-	CreatedAt time.Time `gorm:"not null;autoCreateTime:false"`
-	UpdatedAt time.Time `gorm:"not null;autoUpdateTime:false"`
-	ExpiresAt *time.Time
-}
-
 // TestSchemaSQLMakesATableTheStoreAccepts runs SchemaSQL's statements on
 // an empty database, then runs the conformance suite on Stores that do not
 // migrate: the printed schema is the migrated one.
@@ -180,10 +167,7 @@ func TestSchemaSQLMakesATableTheStoreAccepts(t *testing.T) {
 	eachDBAndMySQL(t, func(t *testing.T, tdb testDB) {
 		ctx := context.Background()
 		db := tdb.Open(t)
-		st, err := gormsession.NewStore(db, gormsession.StoreOptions{TableName: tdb.Table, SkipMigrate: true})
-		if err != nil {
-			t.Fatal(err)
-		}
+		st := unmigratedStore(t, db, tdb.Table)
 		stmts, err := st.SchemaSQL()
 		if err != nil {
 			t.Fatal(err)
@@ -217,10 +201,7 @@ func TestSchemaSQLMakesATableTheStoreAccepts(t *testing.T) {
 			t.Fatalf("MissingSchema of the table SchemaSQL made = %v, %v; want nothing", m, err)
 		}
 		backendtest.Run(t, func(t *testing.T) gormsession.Backend {
-			st, err := gormsession.NewStore(db, gormsession.StoreOptions{TableName: tdb.Table, SkipMigrate: true})
-			if err != nil {
-				t.Fatal(err)
-			}
+			st := unmigratedStore(t, db, tdb.Table)
 			if err := db.Exec("DELETE FROM " + tdb.Table).Error; err != nil {
 				t.Fatal(err)
 			}
@@ -269,4 +250,14 @@ func sqlOf(statements []gormsession.Statement) []string {
 		out[i] = s.SQL
 	}
 	return out
+}
+
+// unmigratedStore returns a Store on table that does not migrate it.
+func unmigratedStore(t *testing.T, db *gorm.DB, table string) *gormsession.Store {
+	t.Helper()
+	st, err := gormsession.NewStore(db, gormsession.StoreOptions{TableName: table, SkipMigrate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
 }

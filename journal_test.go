@@ -328,16 +328,7 @@ func TestMalformedInputCannotPoisonTheQueue(t *testing.T) {
 func TestRetryRacingARotationKeepsTheSuccessor(t *testing.T) {
 	eachDB(t, func(t *testing.T, tdb testDB) {
 		ctx := context.Background()
-		st := newStore(t, tdb, nil)
-		f := newFaulty(st)
-		m := newManager(t, f, journalOpts(t))
-		kept := create(t, m, gormsession.Attributes{UserID: "alice"})
-		other := create(t, m, gormsession.Attributes{UserID: "alice"})
-		f.fail("RevokeUser", true)
-		if _, err := m.RevokeOthers(ctx, "alice", kept.ID); !errors.Is(err, gormsession.ErrNotPersisted) {
-			t.Fatalf("RevokeOthers = %v, want ErrNotPersisted", err)
-		}
-		f.fail("RevokeUser", false)
+		f, m, kept, other := queuedRevokeOthers(t, tdb)
 		g := f.holdBefore("RevokeUser")
 		retried := make(chan error, 1)
 		go func() {
@@ -374,7 +365,7 @@ func TestRetryRacingARotationKeepsTheSuccessor(t *testing.T) {
 		if _, ok := m.Resolve(ctx, r.s.Token); !ok {
 			t.Fatal("the kept device, rotated while the retry was under way, was signed out")
 		}
-		if _, found, err := st.Get(ctx, r.s.ID); !found || err != nil {
+		if _, found, err := f.Store.Get(ctx, r.s.ID); !found || err != nil {
 			t.Fatalf("the successor's row: found %v, err %v", found, err)
 		}
 		mustNotResolve(t, m, other.Token, "it was signed out")
@@ -465,16 +456,7 @@ func TestUpdateOfAnEvictedAnonymousSessionSucceeds(t *testing.T) {
 func TestRetryWaitsForARotationUnderWay(t *testing.T) {
 	eachDB(t, func(t *testing.T, tdb testDB) {
 		ctx := context.Background()
-		st := newStore(t, tdb, nil)
-		f := newFaulty(st)
-		m := newManager(t, f, journalOpts(t))
-		kept := create(t, m, gormsession.Attributes{UserID: "alice"})
-		other := create(t, m, gormsession.Attributes{UserID: "alice"})
-		f.fail("RevokeUser", true)
-		if _, err := m.RevokeOthers(ctx, "alice", kept.ID); !errors.Is(err, gormsession.ErrNotPersisted) {
-			t.Fatalf("RevokeOthers = %v, want ErrNotPersisted", err)
-		}
-		f.fail("RevokeUser", false)
+		f, m, kept, other := queuedRevokeOthers(t, tdb)
 		g := f.holdAfter("Rotate")
 		type result struct {
 			s   gormsession.Session
@@ -497,7 +479,7 @@ func TestRetryWaitsForARotationUnderWay(t *testing.T) {
 		if err := <-retried; err != nil || r.err != nil {
 			t.Fatalf("Cleanup: %v; Rotate: %v", err, r.err)
 		}
-		if _, found, err := st.Get(ctx, r.s.ID); !found || err != nil {
+		if _, found, err := f.Store.Get(ctx, r.s.ID); !found || err != nil {
 			t.Fatalf("the successor's row: found %v, err %v", found, err)
 		}
 		mustResolve(t, m, r.s.Token)
@@ -530,4 +512,21 @@ func TestUpdateRacingARevocationDoesNotBringItBack(t *testing.T) {
 		}
 		mustNotResolve(t, m, s.Token, "it was revoked")
 	})
+}
+
+// queuedRevokeOthers makes a Manager with a journal on tdb, two sessions
+// of alice, and a RevokeOthers keeping the first that the database
+// refused: it is queued for the retry, which the database now accepts.
+func queuedRevokeOthers(t *testing.T, tdb testDB) (f *faultyBackend, m *gormsession.Manager, kept, other gormsession.Session) {
+	t.Helper()
+	f = newFaulty(newStore(t, tdb, nil))
+	m = newManager(t, f, journalOpts(t))
+	kept = create(t, m, gormsession.Attributes{UserID: "alice"})
+	other = create(t, m, gormsession.Attributes{UserID: "alice"})
+	f.fail("RevokeUser", true)
+	if _, err := m.RevokeOthers(context.Background(), "alice", kept.ID); !errors.Is(err, gormsession.ErrNotPersisted) {
+		t.Fatalf("RevokeOthers = %v, want ErrNotPersisted", err)
+	}
+	f.fail("RevokeUser", false)
+	return f, m, kept, other
 }

@@ -21,6 +21,13 @@ func (d *discard) WriteHeader(int)             {}
 func benchSession(b *testing.B) (*gorillastore.Store, *http.Request, *env) {
 	e := newEnv(b, newSQLite(b), gormsession.ManagerOptions{})
 	st := gorillastore.New(e.m, key(32))
+	return st, savedSession(b, st), e
+}
+
+// savedSession saves a new session with a few typical values in st and
+// returns a request that carries its cookie.
+func savedSession(b *testing.B, st *gorillastore.Store) *http.Request {
+	b.Helper()
 	r, _ := http.NewRequest("GET", "http://example.com/", nil)
 	session, err := st.New(r, "s")
 	if err != nil {
@@ -33,8 +40,9 @@ func benchSession(b *testing.B) (*gorillastore.Store, *http.Request, *env) {
 	if err := st.Save(r, w, session); err != nil {
 		b.Fatal(err)
 	}
+	r, _ = http.NewRequest("GET", "http://example.com/", nil)
 	r.Header.Set("Cookie", w.h.Get("Set-Cookie"))
-	return st, r, e
+	return r
 }
 
 // BenchmarkGet reads a session from memory, with its decoded Values copied

@@ -22,21 +22,7 @@ func parallelVisitors(b *testing.B, n int) (*gorillastore.Store, []*http.Request
 	st := gorillastore.New(e.m, key(32))
 	reqs := make([]*http.Request, n)
 	for i := range reqs {
-		r, _ := http.NewRequest("GET", "http://example.com/", nil)
-		session, err := st.New(r, "s")
-		if err != nil {
-			b.Fatal(err)
-		}
-		session.Values["user"] = "alice"
-		session.Values["role"] = "admin"
-		session.Values["visits"] = 12
-		w := &discard{h: http.Header{}}
-		if err := st.Save(r, w, session); err != nil {
-			b.Fatal(err)
-		}
-		r, _ = http.NewRequest("GET", "http://example.com/", nil)
-		r.Header.Set("Cookie", w.h.Get("Set-Cookie"))
-		reqs[i] = r
+		reqs[i] = savedSession(b, st)
 	}
 	return st, reqs
 }

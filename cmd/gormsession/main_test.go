@@ -282,21 +282,11 @@ func TestMigrateCompletesAnOlderTable(t *testing.T) {
 // no version, no indexes), with one row of alice.
 func olderTable(t *testing.T, d db) {
 	t.Helper()
-	type older struct {
-		ID        string `gorm:"primaryKey;size:64"`
-		UserID    string `gorm:"size:191;not null"`
-		TenantID  string `gorm:"size:191;not null;default:''"`
-		Device    string `gorm:"size:191;not null;default:''"`
-		Data      []byte
-		CreatedAt time.Time `gorm:"not null;autoCreateTime:false"`
-		UpdatedAt time.Time `gorm:"not null;autoUpdateTime:false"`
-		ExpiresAt *time.Time
-	}
-	if err := d.gdb.Table(d.Table).AutoMigrate(&older{}); err != nil {
+	if err := d.gdb.Table(d.Table).AutoMigrate(&testdb.OlderModel{}); err != nil {
 		t.Fatal(err)
 	}
 	now := time.Now().UTC()
-	row := older{ID: gormsession.HashToken(gormsession.NewToken()), UserID: "alice", CreatedAt: now, UpdatedAt: now}
+	row := testdb.OlderModel{ID: gormsession.HashToken(gormsession.NewToken()), UserID: "alice", CreatedAt: now, UpdatedAt: now}
 	if err := d.gdb.Table(d.Table).Create(&row).Error; err != nil {
 		t.Fatal(err)
 	}

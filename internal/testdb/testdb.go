@@ -206,6 +206,19 @@ func PostgresScript(script string) string {
 	return fmt.Sprintf("BEGIN;\nSELECT pg_advisory_xact_lock(%d);\n%s\nCOMMIT;\n", MigrationLockKey, script)
 }
 
+// OlderModel is a sessions table as an older version of the package had
+// it: no revoked_at, no version, no seq, no indexes.
+type OlderModel struct {
+	ID        string `gorm:"primaryKey;size:64"`
+	UserID    string `gorm:"size:191;not null"`
+	TenantID  string `gorm:"size:191;not null;default:''"`
+	Device    string `gorm:"size:191;not null;default:''"`
+	Data      []byte
+	CreatedAt time.Time `gorm:"not null;autoCreateTime:false"`
+	UpdatedAt time.Time `gorm:"not null;autoUpdateTime:false"`
+	ExpiresAt *time.Time
+}
+
 // DropOnCleanup drops table from db with DropTable when the test ends,
 // reporting a failure to do so.
 func DropOnCleanup(t testing.TB, db *gorm.DB, table string) {
