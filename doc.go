@@ -89,8 +89,9 @@
 // anonymous. Anonymous sessions never authenticate: [Manager.Resolve] and
 // everything built on it see only signed-in sessions, and
 // [Manager.ResolveAnonymous] only anonymous ones. They are not loaded at
-// start, and at most [ManagerOptions].MaxAnonymous stay in memory, the
-// least recently used evicted and read back by ID when used.
+// start, and at most [ManagerOptions].MaxAnonymous stay in memory, in
+// parts split by session ID, each evicting its own least recently used;
+// an evicted one is read back by ID when used.
 //
 // # HTTP
 //
