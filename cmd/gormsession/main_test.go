@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -518,5 +520,25 @@ func TestLibraryImportsNoDriverOrCLIFramework(t *testing.T) {
 				t.Errorf("a library package imports %s", pkg)
 			}
 		}
+	}
+}
+
+// TestMigratePrintContactsNoDatabase runs migrate --print on a SQLite file
+// that does not exist and on servers that do not listen: it prints the
+// DDL of each dialect, creates no file and connects to nothing.
+func TestMigratePrintContactsNoDatabase(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "absent.db")
+	for _, dsn := range []string{
+		file,
+		"postgres://postgres@127.0.0.1:1/test?sslmode=disable&connect_timeout=5",
+		"mysql://root@tcp(127.0.0.1:1)/test",
+	} {
+		code, out, errOut := gs(t, "migrate", "--print", "--dsn", dsn)
+		if code != exitOK || errOut != "" || !strings.Contains(out, "\nCREATE TABLE ") {
+			t.Errorf("migrate --print --dsn %s: exit %d, stdout %q, stderr %q", dsn, code, out, errOut)
+		}
+	}
+	if _, err := os.Stat(file); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("migrate --print created the SQLite file (stat: %v)", err)
 	}
 }
