@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -175,6 +176,55 @@ func TestRevokeSessionSignsOneSessionOut(t *testing.T) {
 		code, out, _ = gs(t, d.args("revoke", "--session", s.ID, "--json")...)
 		if code != exitOK || strings.Join(strings.Fields(out), "") != `{"revoked":0,"ids":[]}` {
 			t.Fatalf("revoking it again: %d, %q", code, out)
+		}
+	})
+}
+
+// TestConcurrentRevokesOfASessionCountItOnce runs revoke --session on one
+// session from several processes at once: exactly one of them ended it and
+// says so; the others say they revoked none.
+func TestConcurrentRevokesOfASessionCountItOnce(t *testing.T) {
+	each(t, func(t *testing.T, d db) {
+		st := d.store(t)
+		for range 5 {
+			s := signIn(t, st, "alice", "")
+			const n = 6
+			outs := make(chan string, n)
+			var wg sync.WaitGroup
+			for i := range n {
+				args := d.args("revoke", "--session", s.ID)
+				if i%2 == 0 {
+					args = append(args, "--json")
+				}
+				wg.Go(func() {
+					code, out, errOut := gs(t, args...)
+					if code != exitOK {
+						t.Errorf("revoke --session: %d, %q", code, errOut)
+					}
+					outs <- out
+				})
+			}
+			wg.Wait()
+			close(outs)
+			total := 0
+			for out := range outs {
+				var res revokeResult
+				switch {
+				case strings.HasPrefix(out, "{"):
+					if err := json.Unmarshal([]byte(out), &res); err != nil {
+						t.Fatalf("revoke --session --json: %q: %v", out, err)
+					}
+				case out == fmt.Sprintf("revoked 1 session (%s of user \"alice\")\n", s.ID[:12]):
+					res.Revoked = 1
+				case out != fmt.Sprintf("revoked 0 sessions: no live session %s\n", s.ID[:12]) &&
+					out != fmt.Sprintf("revoked 0 sessions: session %s of user \"alice\" was signed out meanwhile\n", s.ID[:12]):
+					t.Fatalf("revoke --session: %q", out)
+				}
+				total += res.Revoked
+			}
+			if total != 1 {
+				t.Fatalf("%d concurrent revokes of one session reported %d sessions revoked; want 1", n, total)
+			}
 		}
 	})
 }
