@@ -655,10 +655,21 @@ func (s *Store) Rotate(ctx context.Context, oldID, newID string, at time.Time) (
 // with the database's clock, until cleanup deletes it. A missing id is not
 // an error.
 func (s *Store) Revoke(ctx context.Context, id string) error {
-	if _, err := s.execPrepared(ctx, s.revoke, id); err != nil {
-		return fmt.Errorf("gormsession: revoke %s: %w", id, err)
+	_, err := s.RevokeSession(ctx, id)
+	return err
+}
+
+// RevokeSession revokes the session with id as Revoke does, and reports
+// whether this call ended it: false when there is no such session or it
+// was revoked already, by this process or another. Of concurrent calls on
+// one session, exactly one reports true (the write is conditional on the
+// row being live).
+func (s *Store) RevokeSession(ctx context.Context, id string) (revoked bool, err error) {
+	n, err := s.execPrepared(ctx, s.revoke, id)
+	if err != nil {
+		return false, fmt.Errorf("gormsession: revoke %s: %w", id, err)
 	}
-	return nil
+	return n > 0, nil
 }
 
 // RevokeUser revokes the live sessions of userID, except exceptID, and

@@ -535,3 +535,38 @@ func TestPreparedStatementsAreOptionalAndClosed(t *testing.T) {
 		}
 	})
 }
+
+// TestRevokeSessionReportsWhetherItEndedTheSession checks that
+// RevokeSession revokes as Revoke does, and says true only for the call
+// that ended a live session.
+func TestRevokeSessionReportsWhetherItEndedTheSession(t *testing.T) {
+	eachDBAndMySQL(t, func(t *testing.T, tdb testDB) {
+		ctx := context.Background()
+		st := newStore(t, tdb, nil)
+		s, other := sessionFor("alice"), sessionFor("alice")
+		for _, sess := range []*gormsession.Session{&s, &other} {
+			if err := st.Insert(ctx, sess); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i, want := range []bool{true, false} {
+			if revoked, err := st.RevokeSession(ctx, s.ID); err != nil || revoked != want {
+				t.Fatalf("RevokeSession, call %d: %v, %v; want %v", i+1, revoked, err, want)
+			}
+		}
+		if _, found, err := st.Get(ctx, s.ID); found || err != nil {
+			t.Fatalf("Get of the revoked session: found %v, %v", found, err)
+		}
+		if _, found, _ := st.Get(ctx, other.ID); !found {
+			t.Fatal("RevokeSession revoked another session")
+		}
+		if err := st.Revoke(ctx, other.ID); err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range []string{other.ID, gormsession.HashToken(gormsession.NewToken())} {
+			if revoked, err := st.RevokeSession(ctx, id); err != nil || revoked {
+				t.Fatalf("RevokeSession of a revoked or unknown session: %v, %v", revoked, err)
+			}
+		}
+	})
+}

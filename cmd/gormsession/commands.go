@@ -94,7 +94,9 @@ func revokeUser(ctx context.Context, e *env, userID, except string) error {
 }
 
 // revokeSession signs one session out with the Store's revocation, the
-// Manager's. Whether it was live is read first, to report it.
+// Manager's. The session is read first for its user, which the message
+// names; the count is the revocation's own, so that of concurrent revokes
+// of the session only the one that ended it says so.
 func revokeSession(ctx context.Context, e *env, id string) error {
 	st, done, err := e.store(ctx)
 	if err != nil {
@@ -105,21 +107,27 @@ func revokeSession(ctx context.Context, e *env, id string) error {
 	if err != nil {
 		return err
 	}
-	res := revokeResult{IDs: []string{}}
+	revoked := false
 	if found {
-		if err := st.Revoke(ctx, id); err != nil {
+		if revoked, err = st.RevokeSession(ctx, id); err != nil {
 			return err
 		}
-		res = revokeResult{Revoked: 1, IDs: []string{id}}
 	}
 	if e.json {
+		res := revokeResult{IDs: []string{}}
+		if revoked {
+			res = revokeResult{Revoked: 1, IDs: []string{id}}
+		}
 		return e.writeJSON(res)
 	}
-	if !found {
+	switch {
+	case !found:
 		fmt.Fprintf(e.out, "revoked 0 sessions: no live session %s\n", id[:12])
-		return nil
+	case !revoked:
+		fmt.Fprintf(e.out, "revoked 0 sessions: session %s of user %q was signed out meanwhile\n", id[:12], sess.UserID)
+	default:
+		fmt.Fprintf(e.out, "revoked 1 session (%s of user %q)\n", id[:12], sess.UserID)
 	}
-	fmt.Fprintf(e.out, "revoked 1 session (%s of user %q)\n", id[:12], sess.UserID)
 	return nil
 }
 

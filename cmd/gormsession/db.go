@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -14,6 +16,7 @@ import (
 	"gorm.io/driver/postgres"
 	"gorm.io/driver/sqlite"
 	"gorm.io/gorm"
+	"gorm.io/gorm/callbacks"
 	"gorm.io/gorm/logger"
 
 	"github.com/gormsession/gormsession"
@@ -91,7 +94,10 @@ func (c connFlags) open(ctx context.Context, o openOptions) (*gorm.DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	if t.file != "" && !o.create && !o.offline {
+	if o.offline {
+		return openOffline(t.dialect)
+	}
+	if t.file != "" && !o.create {
 		if _, err := os.Stat(t.file); errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("no SQLite database at %s (migrate creates one)", t.file)
 		}
@@ -101,16 +107,13 @@ func (c connFlags) open(ctx context.Context, o openOptions) (*gorm.DB, error) {
 	case "postgres":
 		d = postgres.Open(t.dsn)
 	case "mysql":
-		d = mysql.New(mysql.Config{DSN: t.dsn, SkipInitializeWithVersion: o.offline})
+		d = mysql.Open(t.dsn)
 	default:
 		d = sqlite.Open(t.dsn)
 	}
 	db, err := gorm.Open(d, &gorm.Config{Logger: logger.Discard, DisableAutomaticPing: true})
-	if err != nil { // the MySQL driver connects to read the server's version
+	if err != nil { // the MySQL and SQLite drivers query their version
 		return nil, fmt.Errorf("cannot reach the %s database: %w", t.dialect, err)
-	}
-	if o.offline {
-		return db, nil
 	}
 	sqlDB, err := db.DB()
 	if err == nil {
@@ -123,6 +126,69 @@ func (c connFlags) open(ctx context.Context, o openOptions) (*gorm.DB, error) {
 		return nil, fmt.Errorf("cannot reach the %s database: %w", t.dialect, err)
 	}
 	return db, nil
+}
+
+// errOffline is the error of every statement run on the database of
+// openOffline.
+var errOffline = errors.New("migrate --print contacts no database")
+
+// openOffline returns a *gorm.DB of dialect whose connection pool never
+// connects: every statement sent to it fails with errOffline. It serves
+// Store.SchemaSQL, which builds its DDL in a dry run, so migrate --print
+// neither reads nor creates a database, and needs no SQLite driver that
+// works (a build without cgo prints SQLite's DDL too).
+func openOffline(dialect string) (*gorm.DB, error) {
+	pool := sql.OpenDB(offlineConnector{})
+	var d gorm.Dialector
+	switch dialect {
+	case "postgres":
+		d = postgres.New(postgres.Config{Conn: pool})
+	case "mysql":
+		d = mysql.New(mysql.Config{Conn: pool, SkipInitializeWithVersion: true})
+	default:
+		d = offlineSQLite{sqlite.Dialector{Conn: pool}}
+	}
+	db, err := gorm.Open(d, &gorm.Config{Logger: logger.Discard, DisableAutomaticPing: true})
+	if err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("open the %s dialect: %w", dialect, err)
+	}
+	return db, nil
+}
+
+// offlineConnector is a database/sql connector that refuses to connect.
+type offlineConnector struct{}
+
+// Connect returns errOffline.
+func (offlineConnector) Connect(context.Context) (driver.Conn, error) { return nil, errOffline }
+
+// Driver returns a driver that refuses to connect.
+func (offlineConnector) Driver() driver.Driver { return offlineDriver{} }
+
+// offlineDriver is the driver of offlineConnector.
+type offlineDriver struct{}
+
+// Open returns errOffline.
+func (offlineDriver) Open(string) (driver.Conn, error) { return nil, errOffline }
+
+// offlineSQLite is SQLite's dialect without the query of the library's
+// version that its Initialize sends, which would fail on a pool that
+// never connects. The version only decides whether GORM may add RETURNING
+// clauses to its own inserts, updates and deletes, which the DDL has none
+// of: the callbacks are those of a SQLite without RETURNING.
+type offlineSQLite struct{ sqlite.Dialector }
+
+// Initialize sets the pool, callbacks and clause builders as SQLite's
+// Initialize does, without reading the version.
+func (d offlineSQLite) Initialize(db *gorm.DB) error {
+	db.ConnPool = d.Conn
+	callbacks.RegisterDefaultCallbacks(db, &callbacks.Config{LastInsertIDReversed: true})
+	for k, v := range d.ClauseBuilders() {
+		if _, ok := db.ClauseBuilders[k]; !ok {
+			db.ClauseBuilders[k] = v
+		}
+	}
+	return nil
 }
 
 // close closes db's connections.

@@ -5,7 +5,19 @@
 // its writes are the ones the Manager makes, and a revocation reaches every
 // running instance through the change feed.
 //
+// Until the first version is tagged, install it from a clone of the
+// repository, in its root directory:
+//
+//	go install ./cmd/gormsession
+//
+// Once versions are tagged, without a clone:
+//
 //	go install github.com/gormsession/gormsession/cmd/gormsession@latest
+//
+// Its SQLite driver needs cgo. Built with CGO_ENABLED=0, the command works
+// on PostgreSQL and MySQL/MariaDB, prints SQLite's DDL with migrate
+// --print (which opens no database), and says on any other command on a
+// SQLite file that the driver is missing.
 //
 // # Commands
 //

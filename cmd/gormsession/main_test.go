@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -177,6 +180,55 @@ func TestRevokeSessionSignsOneSessionOut(t *testing.T) {
 	})
 }
 
+// TestConcurrentRevokesOfASessionCountItOnce runs revoke --session on one
+// session from several processes at once: exactly one of them ended it and
+// says so; the others say they revoked none.
+func TestConcurrentRevokesOfASessionCountItOnce(t *testing.T) {
+	each(t, func(t *testing.T, d db) {
+		st := d.store(t)
+		for range 5 {
+			s := signIn(t, st, "alice", "")
+			const n = 6
+			outs := make(chan string, n)
+			var wg sync.WaitGroup
+			for i := range n {
+				args := d.args("revoke", "--session", s.ID)
+				if i%2 == 0 {
+					args = append(args, "--json")
+				}
+				wg.Go(func() {
+					code, out, errOut := gs(t, args...)
+					if code != exitOK {
+						t.Errorf("revoke --session: %d, %q", code, errOut)
+					}
+					outs <- out
+				})
+			}
+			wg.Wait()
+			close(outs)
+			total := 0
+			for out := range outs {
+				var res revokeResult
+				switch {
+				case strings.HasPrefix(out, "{"):
+					if err := json.Unmarshal([]byte(out), &res); err != nil {
+						t.Fatalf("revoke --session --json: %q: %v", out, err)
+					}
+				case out == fmt.Sprintf("revoked 1 session (%s of user \"alice\")\n", s.ID[:12]):
+					res.Revoked = 1
+				case out != fmt.Sprintf("revoked 0 sessions: no live session %s\n", s.ID[:12]) &&
+					out != fmt.Sprintf("revoked 0 sessions: session %s of user \"alice\" was signed out meanwhile\n", s.ID[:12]):
+					t.Fatalf("revoke --session: %q", out)
+				}
+				total += res.Revoked
+			}
+			if total != 1 {
+				t.Fatalf("%d concurrent revokes of one session reported %d sessions revoked; want 1", n, total)
+			}
+		}
+	})
+}
+
 func TestSessionsListsTheUsersLiveSessionsNewestFirst(t *testing.T) {
 	each(t, func(t *testing.T, d db) {
 		st := d.store(t)
@@ -207,8 +259,8 @@ func TestStatsCountsByKindAndTenant(t *testing.T) {
 	each(t, func(t *testing.T, d db) {
 		st := d.store(t)
 		a := signIn(t, st, "alice", "acme")
-		signIn(t, st, "bob", "")
-		signIn(t, st, "", "acme")
+		bob := signIn(t, st, "bob", "")
+		anon := signIn(t, st, "", "acme")
 		if err := st.Revoke(context.Background(), a.ID); err != nil {
 			t.Fatal(err)
 		}
@@ -223,7 +275,39 @@ func TestStatsCountsByKindAndTenant(t *testing.T) {
 			!regexp.MustCompile(`(?m)^ *acme +0 +1 +0 +1 `).MatchString(out) {
 			t.Fatalf("stats --by-tenant: %d, %q", code, out)
 		}
+		code, out, errOut = gs(t, d.args("stats", "--by-tenant", "--json")...)
+		var byTenant []countsJSON
+		if err := json.Unmarshal([]byte(out), &byTenant); code != exitOK || err != nil || len(byTenant) != 2 {
+			t.Fatalf("stats --by-tenant --json: %d, %q, %q, %v", code, out, errOut, err)
+		}
+		for i, want := range []struct {
+			tenant                                  string
+			signedIn, anonymous, expired, tombstone int64
+			live                                    gormsession.Session
+		}{
+			{"", 1, 0, 0, 0, bob},
+			{"acme", 0, 1, 0, 1, anon},
+		} {
+			c := byTenant[i]
+			created := storedCreatedAt(t, st, want.live.ID)
+			if c.TenantID == nil || *c.TenantID != want.tenant || c.SignedIn != want.signedIn || c.Anonymous != want.anonymous ||
+				c.Expired != want.expired || c.Tombstones != want.tombstone ||
+				c.Oldest == nil || !c.Oldest.Equal(created) || c.Newest == nil || !c.Newest.Equal(created) {
+				t.Errorf("stats --by-tenant --json, tenant %q: %+v; want %+v, oldest and newest %v\n%s", want.tenant, c, want, created, out)
+			}
+		}
 	})
+}
+
+// storedCreatedAt returns the creation time of the live session id as the
+// table holds it.
+func storedCreatedAt(t *testing.T, st *gormsession.Store, id string) time.Time {
+	t.Helper()
+	s, found, err := st.Get(context.Background(), id)
+	if err != nil || !found {
+		t.Fatalf("get %s: %v, %v", id[:12], found, err)
+	}
+	return s.CreatedAt
 }
 
 func TestCleanupRemovesExpiredSessions(t *testing.T) {
@@ -247,6 +331,25 @@ func TestCleanupRemovesExpiredSessions(t *testing.T) {
 		}
 		if _, found, _ := st.Get(ctx, live.ID); !found {
 			t.Fatal("cleanup removed a live session")
+		}
+		for _, id := range []string{gormsession.HashToken(gormsession.NewToken()), gormsession.HashToken(gormsession.NewToken())} {
+			expired.ID = id
+			if err := st.Insert(ctx, &expired); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// On SQLite the row with the highest seq stays (see the Store's
+		// keepNewest): a session written after the expired ones.
+		live = signIn(t, st, "alice", "")
+		for _, want := range []int64{2, 0} {
+			code, out, errOut = gs(t, d.args("cleanup", "--json")...)
+			var res map[string]any
+			if err := json.Unmarshal([]byte(out), &res); code != exitOK || err != nil || len(res) != 1 || res["expired_removed"] != float64(want) {
+				t.Fatalf("cleanup --json: %d, %q, %q; want {\"expired_removed\": %d}", code, out, errOut, want)
+			}
+		}
+		if _, found, _ := st.Get(ctx, live.ID); !found {
+			t.Fatal("cleanup --json removed a live session")
 		}
 	})
 }
@@ -457,6 +560,7 @@ func TestMigratePrintIsAppliedByTheDatabasesOwnClient(t *testing.T) {
 		if strings.Contains(ddl, "-- dialect-specific: PostgreSQL only") != (d.Name == "postgres") {
 			t.Errorf("NOTIFY trigger marked wrongly:\n%s", ddl)
 		}
+		checkPrintJSON(t, d, ddl)
 		var cmd *exec.Cmd
 		switch d.Name {
 		case "postgres":
@@ -499,6 +603,45 @@ func TestMigratePrintIsAppliedByTheDatabasesOwnClient(t *testing.T) {
 	})
 }
 
+// checkPrintJSON checks that migrate --print --json gives the statements
+// of ddl, the text migrate --print wrote, in its order and with the same
+// dialect-specific notes.
+func checkPrintJSON(t *testing.T, d db, ddl string) {
+	t.Helper()
+	code, out, errOut := gs(t, d.args("migrate", "--print", "--json")...)
+	var stmts []struct {
+		SQL             string `json:"sql"`
+		DialectSpecific string `json:"dialect_specific"`
+	}
+	if err := json.Unmarshal([]byte(out), &stmts); code != exitOK || err != nil || len(stmts) == 0 {
+		t.Fatalf("migrate --print --json: %d, %q, %q, %v", code, out, errOut, err)
+	}
+	if !strings.HasPrefix(stmts[0].SQL, "CREATE TABLE ") || stmts[0].DialectSpecific != "" && d.Name != "mysql" {
+		t.Errorf("migrate --print --json: the first statement is %+v; want the plain CREATE TABLE", stmts[0])
+	}
+	var partial, notify int
+	rest := ddl
+	for _, s := range stmts {
+		text := "\n" + s.SQL + ";\n"
+		if s.DialectSpecific != "" {
+			text = "\n-- dialect-specific: " + s.DialectSpecific + text
+		}
+		_, after, found := strings.Cut(rest, text)
+		if !found {
+			t.Fatalf("migrate --print --json: statement %q not next in the text output:\n%s", text, rest)
+		}
+		rest = after
+		partial += strings.Count(s.DialectSpecific, "partial index")
+		notify += strings.Count(s.DialectSpecific, "NOTIFY")
+	}
+	if strings.TrimSpace(rest) != "" {
+		t.Errorf("migrate --print --json lacks what the text output ends with: %q", rest)
+	}
+	if (partial > 0) == (d.Name == "mysql") || (notify > 0) != (d.Name == "postgres") {
+		t.Errorf("migrate --print --json on %s: %d partial indexes, %d NOTIFY statements:\n%s", d.Name, partial, notify, out)
+	}
+}
+
 // TestLibraryImportsNoDriverOrCLIFramework checks that the command's
 // imports stay out of the library packages' import graph: a service on
 // PostgreSQL builds without the SQLite or MySQL driver.
@@ -518,5 +661,25 @@ func TestLibraryImportsNoDriverOrCLIFramework(t *testing.T) {
 				t.Errorf("a library package imports %s", pkg)
 			}
 		}
+	}
+}
+
+// TestMigratePrintContactsNoDatabase runs migrate --print on a SQLite file
+// that does not exist and on servers that do not listen: it prints the
+// DDL of each dialect, creates no file and connects to nothing.
+func TestMigratePrintContactsNoDatabase(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "absent.db")
+	for _, dsn := range []string{
+		file,
+		"postgres://postgres@127.0.0.1:1/test?sslmode=disable&connect_timeout=5",
+		"mysql://root@tcp(127.0.0.1:1)/test",
+	} {
+		code, out, errOut := gs(t, "migrate", "--print", "--dsn", dsn)
+		if code != exitOK || errOut != "" || !strings.Contains(out, "\nCREATE TABLE ") {
+			t.Errorf("migrate --print --dsn %s: exit %d, stdout %q, stderr %q", dsn, code, out, errOut)
+		}
+	}
+	if _, err := os.Stat(file); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("migrate --print created the SQLite file (stat: %v)", err)
 	}
 }
