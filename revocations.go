@@ -112,6 +112,7 @@ type claims struct {
 	users    map[string][]*userClaim
 	jobs     map[uint64]*job
 	reserved int    // queue places taken by writes that are being journaled
+	maxJobs  int    // MaxPendingRevocations; lower in tests
 	seq      uint64 // the last job's sequence
 	changed  chan struct{}
 }
@@ -121,6 +122,7 @@ func newClaims() claims {
 		ids:     make(map[string]*idClaim),
 		users:   make(map[string][]*userClaim),
 		jobs:    make(map[uint64]*job),
+		maxJobs: MaxPendingRevocations,
 		changed: make(chan struct{}),
 	}
 }
@@ -545,11 +547,11 @@ func (m *Manager) enqueue(r revocation, uc *userClaim, attach func()) error {
 			return nil
 		}
 	}
-	if len(m.cl.jobs)+m.cl.reserved >= MaxPendingRevocations {
+	if len(m.cl.jobs)+m.cl.reserved >= m.cl.maxJobs {
 		attach()
 		m.release(r.ID)
 		m.mu.Unlock()
-		return fmt.Errorf("%w: %d", ErrTooManyPending, MaxPendingRevocations)
+		return fmt.Errorf("%w: %d", ErrTooManyPending, m.cl.maxJobs)
 	}
 	m.cl.reserved++
 	m.cl.seq++
