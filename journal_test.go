@@ -659,3 +659,61 @@ func TestPendingRevocationsAreBounded(t *testing.T) {
 		journalHolds(t, opts.Journal, 0)
 	})
 }
+
+// TestMalformedInputCannotPoisonTheQueueOnMariaDB: MariaDB refuses a
+// statement that compares the user_id column (utf8mb4) with a user ID the
+// connection's character set cannot hold, whenever it is run: error 1267
+// on a utf8mb3 connection (invalid UTF-8, or a 4-byte character), 1300 on
+// a binary one. Such a RevokeUser or RevokeOthers must be returned as an
+// error at once, never queued and retried forever. On a utf8mb4
+// connection, the driver's default, the same user ID matches no session
+// and revokes nothing.
+func TestMalformedInputCannotPoisonTheQueueOnMariaDB(t *testing.T) {
+	for _, tt := range []struct {
+		charset string
+		userIDs []string
+		refused bool
+	}{
+		{"utf8mb3", []string{"\xffalice", "\U0001F600"}, true},
+		{"binary", []string{"\xffalice"}, true},
+		{"utf8mb4", []string{"\xffalice", "\U0001F600"}, false},
+	} {
+		t.Run(tt.charset, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			tdb := testdb.MySQL(t)
+			newStore(t, tdb, nil) // the table, made on a utf8mb4 connection
+			opts := journalOpts(t)
+			m := newManager(t, newStore(t, tdb.WithDSNParam("charset="+tt.charset), nil), opts)
+			s := create(t, m, gormsession.Attributes{UserID: "alice"})
+			check := func(call string, n int, err error) {
+				t.Helper()
+				switch {
+				case tt.refused && (err == nil || errors.Is(err, gormsession.ErrNotPersisted)):
+					t.Fatalf("%s = %v, want an error that is not ErrNotPersisted", call, err)
+				case !tt.refused && (err != nil || n != 0):
+					t.Fatalf("%s = %d, %v, want 0, nil", call, n, err)
+				}
+			}
+			for _, u := range tt.userIDs {
+				n, err := m.RevokeUser(ctx, u)
+				check(fmt.Sprintf("RevokeUser(%q)", u), n, err)
+				n, err = m.RevokeOthers(ctx, u, s.ID)
+				check(fmt.Sprintf("RevokeOthers(%q)", u), n, err)
+			}
+			if n := m.Stats().PendingRevocations; n != 0 {
+				t.Fatalf("%d revocations queued for retry, want 0", n)
+			}
+			if _, err := m.Cleanup(ctx); err != nil {
+				t.Fatalf("Cleanup: %v", err)
+			}
+			mustResolve(t, m, s.Token)
+			if err := m.Close(); err != nil {
+				t.Fatalf("Close: %v", err)
+			}
+			if recs, err := gormsession.JournalState(opts.Journal); err != nil || len(recs) != 0 {
+				t.Fatalf("the journal holds %q, %v; want nothing", recs, err)
+			}
+		})
+	}
+}
