@@ -55,3 +55,12 @@ func (m *Manager) Crash() {
 	m.wg.Wait()
 	_ = m.pending.close()
 }
+
+// SetMaxPendingRevocations lowers how many revocations m queues at most
+// (MaxPendingRevocations), so that a test can reach the bound without
+// journaling 10,000 of them. It is for tests.
+func (m *Manager) SetMaxPendingRevocations(n int) {
+	m.mu.Lock()
+	m.cl.maxJobs = n
+	m.mu.Unlock()
+}

@@ -530,3 +530,190 @@ func queuedRevokeOthers(t *testing.T, tdb testDB) (f *faultyBackend, m *gormsess
 	f.fail("RevokeUser", false)
 	return f, m, kept, other
 }
+
+// fillPendingToTheBound makes a Manager with a journal whose bound on
+// pending revocations is lowered to bound, takes the database down, and
+// queues bound revocations (one in three a RevokeUser, the others a
+// Revoke), each of its own session; it returns those sessions.
+func fillPendingToTheBound(t *testing.T, bound int) (f *faultyBackend, m *gormsession.Manager, opts gormsession.ManagerOptions, queued []gormsession.Session) {
+	t.Helper()
+	ctx := context.Background()
+	f = newFaulty(newStore(t, newSQLite(t), nil))
+	opts = journalOpts(t)
+	m = newManager(t, f, opts)
+	m.SetMaxPendingRevocations(bound)
+	for i := range bound {
+		queued = append(queued, create(t, m, gormsession.Attributes{UserID: fmt.Sprintf("user-%d", i)}))
+	}
+	f.setDown(true)
+	for i, s := range queued {
+		var err error
+		if i%3 == 0 {
+			_, err = m.RevokeUser(ctx, s.UserID)
+		} else {
+			err = m.Revoke(ctx, s.ID)
+		}
+		if !errors.Is(err, gormsession.ErrNotPersisted) || errors.Is(err, gormsession.ErrTooManyPending) {
+			t.Fatalf("revocation %d of %d = %v, want ErrNotPersisted only", i+1, bound, err)
+		}
+	}
+	if n := m.Stats().PendingRevocations; n != bound {
+		t.Fatalf("%d revocations pending, want %d", n, bound)
+	}
+	return f, m, opts, queued
+}
+
+// TestPendingRevocationsAreBounded: with the database down, revocations
+// queue up to the bound (MaxPendingRevocations, lowered here). The next
+// one, a Revoke or a RevokeUser, refuses its session in memory but returns
+// ErrTooManyPending and ErrNotPersisted; nothing already queued is dropped:
+// all of it lands once the database is back, or replays after a restart,
+// and the journal is empty once it has landed.
+func TestPendingRevocationsAreBounded(t *testing.T) {
+	const bound = 12
+	ctx := context.Background()
+	overflow := func(t *testing.T, f *faultyBackend, m *gormsession.Manager) {
+		t.Helper()
+		f.setDown(false)
+		one := create(t, m, gormsession.Attributes{UserID: "one"})
+		all := create(t, m, gormsession.Attributes{UserID: "all"})
+		f.setDown(true)
+		err := m.Revoke(ctx, one.ID)
+		if !errors.Is(err, gormsession.ErrTooManyPending) || !errors.Is(err, gormsession.ErrNotPersisted) {
+			t.Fatalf("Revoke past the bound = %v, want ErrTooManyPending and ErrNotPersisted", err)
+		}
+		_, err = m.RevokeUser(ctx, all.UserID)
+		if !errors.Is(err, gormsession.ErrTooManyPending) || !errors.Is(err, gormsession.ErrNotPersisted) {
+			t.Fatalf("RevokeUser past the bound = %v, want ErrTooManyPending and ErrNotPersisted", err)
+		}
+		mustNotResolve(t, m, one.Token, "it was revoked past the bound")
+		mustNotResolve(t, m, all.Token, "its user was signed out past the bound")
+		if n := m.Stats().PendingRevocations; n != bound {
+			t.Fatalf("%d revocations pending past the bound, want %d", n, bound)
+		}
+	}
+	landed := func(t *testing.T, f *faultyBackend, m *gormsession.Manager, queued []gormsession.Session) {
+		t.Helper()
+		if _, err := m.Cleanup(ctx); err != nil {
+			t.Fatalf("Cleanup with the database back: %v", err)
+		}
+		if n := m.Stats().PendingRevocations; n != 0 {
+			t.Fatalf("%d revocations pending with the database back, want 0", n)
+		}
+		for i, s := range queued {
+			mustNotResolve(t, m, s.Token, "it was revoked")
+			if _, found, err := f.Store.Get(ctx, s.ID); found || err != nil {
+				t.Fatalf("queued revocation %d did not land: found %v, err %v", i+1, found, err)
+			}
+		}
+	}
+	journalHolds := func(t *testing.T, path string, want int) {
+		t.Helper()
+		recs, err := gormsession.JournalState(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(recs) != want {
+			t.Fatalf("the journal holds %d revocations, want %d", len(recs), want)
+		}
+	}
+
+	t.Run("the database returns", func(t *testing.T) {
+		f, m, opts, queued := fillPendingToTheBound(t, bound)
+		overflow(t, f, m)
+		for i, s := range queued {
+			if _, ok := m.Resolve(ctx, s.Token); ok {
+				t.Fatalf("queued revocation %d: the token resolves", i+1)
+			}
+		}
+		f.setDown(false)
+		landed(t, f, m, queued)
+		if err := m.Close(); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		journalHolds(t, opts.Journal, 0)
+	})
+
+	t.Run("a restart before they land", func(t *testing.T) {
+		f, m, opts, queued := fillPendingToTheBound(t, bound)
+		overflow(t, f, m)
+		m.Crash()
+		journalHolds(t, opts.Journal, bound)
+		// The database is back for the start, but refuses revocations.
+		f.setDown(false)
+		f.fail("Revoke", true)
+		f.fail("RevokeUser", true)
+		m2 := newManager(t, f, opts)
+		if n := m2.Stats().PendingRevocations; n != bound {
+			t.Fatalf("%d revocations replayed, want %d", n, bound)
+		}
+		for i, s := range queued {
+			mustNotResolve(t, m2, s.Token, fmt.Sprintf("its revocation (%d) is journaled", i+1))
+		}
+		f.fail("Revoke", false)
+		f.fail("RevokeUser", false)
+		landed(t, f, m2, queued)
+		if err := m2.Close(); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		journalHolds(t, opts.Journal, 0)
+	})
+}
+
+// TestMalformedInputCannotPoisonTheQueueOnMariaDB: MariaDB refuses a
+// statement that compares the user_id column (utf8mb4) with a user ID the
+// connection's character set cannot hold, whenever it is run: error 1267
+// on a utf8mb3 connection (invalid UTF-8, or a 4-byte character), 1300 on
+// a binary one. Such a RevokeUser or RevokeOthers must be returned as an
+// error at once, never queued and retried forever. On a utf8mb4
+// connection, the driver's default, the same user ID matches no session
+// and revokes nothing.
+func TestMalformedInputCannotPoisonTheQueueOnMariaDB(t *testing.T) {
+	for _, tt := range []struct {
+		charset string
+		userIDs []string
+		refused bool
+	}{
+		{"utf8mb3", []string{"\xffalice", "\U0001F600"}, true},
+		{"binary", []string{"\xffalice"}, true},
+		{"utf8mb4", []string{"\xffalice", "\U0001F600"}, false},
+	} {
+		t.Run(tt.charset, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			tdb := testdb.MySQL(t)
+			newStore(t, tdb, nil) // the table, made on a utf8mb4 connection
+			opts := journalOpts(t)
+			m := newManager(t, newStore(t, tdb.WithDSNParam("charset="+tt.charset), nil), opts)
+			s := create(t, m, gormsession.Attributes{UserID: "alice"})
+			check := func(call string, n int, err error) {
+				t.Helper()
+				switch {
+				case tt.refused && (err == nil || errors.Is(err, gormsession.ErrNotPersisted)):
+					t.Fatalf("%s = %v, want an error that is not ErrNotPersisted", call, err)
+				case !tt.refused && (err != nil || n != 0):
+					t.Fatalf("%s = %d, %v, want 0, nil", call, n, err)
+				}
+			}
+			for _, u := range tt.userIDs {
+				n, err := m.RevokeUser(ctx, u)
+				check(fmt.Sprintf("RevokeUser(%q)", u), n, err)
+				n, err = m.RevokeOthers(ctx, u, s.ID)
+				check(fmt.Sprintf("RevokeOthers(%q)", u), n, err)
+			}
+			if n := m.Stats().PendingRevocations; n != 0 {
+				t.Fatalf("%d revocations queued for retry, want 0", n)
+			}
+			if _, err := m.Cleanup(ctx); err != nil {
+				t.Fatalf("Cleanup: %v", err)
+			}
+			mustResolve(t, m, s.Token)
+			if err := m.Close(); err != nil {
+				t.Fatalf("Close: %v", err)
+			}
+			if recs, err := gormsession.JournalState(opts.Journal); err != nil || len(recs) != 0 {
+				t.Fatalf("the journal holds %q, %v; want nothing", recs, err)
+			}
+		})
+	}
+}

@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"reflect"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -112,6 +113,7 @@ type claims struct {
 	users    map[string][]*userClaim
 	jobs     map[uint64]*job
 	reserved int    // queue places taken by writes that are being journaled
+	maxJobs  int    // MaxPendingRevocations; lower in tests
 	seq      uint64 // the last job's sequence
 	changed  chan struct{}
 }
@@ -121,6 +123,7 @@ func newClaims() claims {
 		ids:     make(map[string]*idClaim),
 		users:   make(map[string][]*userClaim),
 		jobs:    make(map[uint64]*job),
+		maxJobs: MaxPendingRevocations,
 		changed: make(chan struct{}),
 	}
 }
@@ -545,11 +548,11 @@ func (m *Manager) enqueue(r revocation, uc *userClaim, attach func()) error {
 			return nil
 		}
 	}
-	if len(m.cl.jobs)+m.cl.reserved >= MaxPendingRevocations {
+	if len(m.cl.jobs)+m.cl.reserved >= m.cl.maxJobs {
 		attach()
 		m.release(r.ID)
 		m.mu.Unlock()
-		return fmt.Errorf("%w: %d", ErrTooManyPending, MaxPendingRevocations)
+		return fmt.Errorf("%w: %d", ErrTooManyPending, m.cl.maxJobs)
 	}
 	m.cl.reserved++
 	m.cl.seq++
@@ -644,21 +647,64 @@ func (m *Manager) endRotate(old string) {
 }
 
 // permanent reports whether err, a Backend write's error, is one that
-// retrying cannot fix: the database refused the statement's data (SQLSTATE
-// class 22, data exception, such as invalid UTF-8; class 23, integrity
-// constraint violation), as opposed to a connection failure, a timeout or
-// a missing table, which are retried.
+// retrying cannot fix: the database refused the statement's data, as
+// opposed to a connection failure, a timeout or a missing table, which are
+// retried. Refused data is SQLSTATE class 22 (data exception, such as
+// invalid UTF-8 on PostgreSQL) or 23 (integrity constraint violation); on
+// MySQL and MariaDB also errors 1267 (a string in a character set the
+// column's cannot be compared with) and 1300 (bytes invalid in the
+// connection's character set), which they report under the general
+// SQLSTATE HY000.
 func permanent(err error) bool {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
 	}
 	var st interface{ SQLState() string }
 	if errors.As(err, &st) {
-		code := st.SQLState()
-		return strings.HasPrefix(code, "22") || strings.HasPrefix(code, "23")
+		return refusedData(st.SQLState())
+	}
+	if number, state, ok := mysqlError(err); ok {
+		return refusedData(state) || number == 1267 || number == 1300
 	}
 	return errors.Is(err, gorm.ErrInvalidValue) || errors.Is(err, gorm.ErrDuplicatedKey) ||
 		errors.Is(err, gorm.ErrForeignKeyViolated) || errors.Is(err, gorm.ErrCheckConstraintViolated)
+}
+
+// refusedData reports whether a SQLSTATE is of class 22 or 23.
+func refusedData(state string) bool {
+	return strings.HasPrefix(state, "22") || strings.HasPrefix(state, "23")
+}
+
+// mysqlError returns the error number and SQLSTATE of the first error in
+// err's tree that is go-sql-driver/mysql's *MySQLError, recognized by its
+// fields (Number uint16, SQLState [5]byte): the driver has no method that
+// returns them, and the package imports no driver.
+func mysqlError(err error) (number uint16, state string, ok bool) {
+	v := reflect.ValueOf(err)
+	if v.Kind() == reflect.Pointer {
+		if v.IsNil() {
+			return 0, "", false
+		}
+		v = v.Elem()
+	}
+	if v.Kind() == reflect.Struct {
+		n, s := v.FieldByName("Number"), v.FieldByName("SQLState")
+		if n.IsValid() && n.Kind() == reflect.Uint16 && s.IsValid() && s.Type() == reflect.TypeFor[[5]byte]() {
+			code := s.Interface().([5]byte)
+			return uint16(n.Uint()), string(code[:]), true
+		}
+	}
+	switch u := err.(type) {
+	case interface{ Unwrap() error }:
+		return mysqlError(u.Unwrap())
+	case interface{ Unwrap() []error }:
+		for _, e := range u.Unwrap() {
+			if number, state, ok := mysqlError(e); ok {
+				return number, state, true
+			}
+		}
+	}
+	return 0, "", false
 }
 
 // notPersisted wraps err, the Backend's refusal of a revocation, with

@@ -68,6 +68,18 @@ type DB struct {
 	Table string
 }
 
+// WithDSNParam returns d with param (such as "charset=utf8mb3") added to
+// its DSN, a MySQL one: the same database and table, through connections
+// set up otherwise.
+func (d DB) WithDSNParam(param string) DB {
+	sep := "?"
+	if strings.Contains(d.DSN, "?") {
+		sep = "&"
+	}
+	d.DSN += sep + param
+	return d
+}
+
 // Required reports whether GORMSESSION_REQUIRE_DB names the database, which
 // must then be reachable.
 func Required(name string) bool {
