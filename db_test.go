@@ -16,8 +16,13 @@ func newSQLite(t testing.TB) testDB   { return testdb.SQLite(t) }
 func newPostgres(t testing.TB) testDB { return testdb.Postgres(t) }
 func uniqueTable() string             { return testdb.UniqueName("gs_test_") }
 
-// eachDB runs f as a parallel subtest on SQLite and on PostgreSQL.
-func eachDB(t *testing.T, f func(t *testing.T, tdb testDB)) { testdb.Each(t, f) }
+// eachDB runs t in parallel with the package's other parallel tests (each
+// has tables of its own), and f as a parallel subtest on SQLite and on
+// PostgreSQL.
+func eachDB(t *testing.T, f func(t *testing.T, tdb testDB)) {
+	t.Parallel()
+	testdb.Each(t, f)
+}
 
 // newStore opens a Store on the test's own table of tdb, through db when it
 // is not nil, else through a new connection pool.

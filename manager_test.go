@@ -25,6 +25,7 @@ func TestMain(m *testing.M) {
 	if os.Getenv(journalChildEnv) != "" {
 		runJournalChild()
 	}
+	testdb.RaiseParallel()
 	goleak.VerifyTestMain(m)
 }
 
