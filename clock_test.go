@@ -250,7 +250,7 @@ func TestPartitionLongerThanTombstonesReloads(t *testing.T) {
 		s := create(t, a, gormsession.Attributes{UserID: "alice"})
 		mustResolve(t, b, s.Token)
 
-		cut.setDown(true)
+		cut.cutOff()
 		if err := a.Revoke(ctx, s.ID); err != nil {
 			t.Fatal(err)
 		}
@@ -266,7 +266,7 @@ func TestPartitionLongerThanTombstonesReloads(t *testing.T) {
 			t.Fatalf("the tombstone is still there (%d rows, %v): the partition is not longer than it", rows, err)
 		}
 		resyncs := b.Stats().Resyncs
-		cut.setDown(false)
+		cut.reconnect()
 		refusedWithin(t, b, s.Token, "revoked during a partition longer than the tombstone TTL")
 		if b.Stats().Resyncs == resyncs {
 			t.Error("the instance refused the token without reloading")
