@@ -4,6 +4,15 @@ package gormsession_test
 // clocks and from how long a commit takes (invariants I6 to I8 in
 // simulation_test.go): late commits, skewed clocks, and partitions longer
 // than the tombstones are kept.
+//
+// They run on SQLite and PostgreSQL, and on MySQL/MariaDB within that
+// feed's documented bound: there the feed is the database's clock read
+// 5 s back (feedWindow), with a reload every ResyncInterval. No instance's
+// clock enters it, so the skew and partition reproducers hold there as
+// they are. A commit held back for longer than the window is, by design,
+// not in that feed: the reload catches it (e2e's
+// TestMariaDBLateCommitIsCaughtByTheResync), which this file does not
+// wait for.
 
 import (
 	"context"
@@ -47,7 +56,7 @@ func skewed(d time.Duration) func() time.Time {
 
 // holdWriteLock blocks writes of the session id for hold, from another
 // connection: on SQLite a transaction that holds the database's write lock,
-// on PostgreSQL one that holds the row's lock. It returns once the lock is
+// on PostgreSQL and MySQL/MariaDB one that holds the row's lock. It returns once the lock is
 // held; the returned channel is closed when it is released.
 func holdWriteLock(t *testing.T, tdb testDB, id string, hold time.Duration) <-chan struct{} {
 	t.Helper()
@@ -57,7 +66,7 @@ func holdWriteLock(t *testing.T, tdb testDB, id string, hold time.Duration) <-ch
 		t.Fatal(tx.Error)
 	}
 	var lock *gorm.DB
-	if tdb.Name == "postgres" {
+	if tdb.Name != "sqlite" {
 		lock = tx.Exec("SELECT id FROM "+tdb.Table+" WHERE id = ? FOR UPDATE", id)
 	} else {
 		lock = tx.Exec("UPDATE "+tdb.Table+" SET device = device WHERE id = ?", id)
@@ -79,9 +88,11 @@ func holdWriteLock(t *testing.T, tdb testDB, id string, hold time.Duration) <-ch
 // TestRevocationWhoseCommitWaitsReachesOtherInstances holds the revoking
 // UPDATE behind another transaction for three times the overlap the feed
 // once read back: the revocation commits long after it was stamped, and
-// every other instance must still apply it.
+// every other instance must still apply it. On MySQL/MariaDB the hold
+// (600 ms) is inside the feed's 5 s window; a longer one is left to the
+// periodic reload (see the file's comment).
 func TestRevocationWhoseCommitWaitsReachesOtherInstances(t *testing.T) {
-	eachDB(t, func(t *testing.T, tdb testDB) {
+	eachDBAndMySQL(t, func(t *testing.T, tdb testDB) {
 		ctx := context.Background()
 		const overlap = 200 * time.Millisecond
 		opts := gormsession.ManagerOptions{SyncInterval: 50 * time.Millisecond, SyncOverlap: overlap}
@@ -111,7 +122,7 @@ func TestRevocationWhoseCommitWaitsReachesOtherInstances(t *testing.T) {
 func TestSkewedClocksAgreeOnEveryChange(t *testing.T) {
 	for _, skew := range []time.Duration{30 * time.Second, -30 * time.Second, 10 * time.Minute, -10 * time.Minute} {
 		t.Run(fmt.Sprint("skew=", skew), func(t *testing.T) {
-			eachDB(t, func(t *testing.T, tdb testDB) {
+			eachDBAndMySQL(t, func(t *testing.T, tdb testDB) {
 				testSkew(t, tdb, skew)
 			})
 		})
@@ -222,7 +233,7 @@ func testSkew(t *testing.T, tdb testDB, skew time.Duration) {
 // meanwhile, whose tombstone cleanup has deleted, must still reach it when
 // it can read the feed again.
 func TestPartitionLongerThanTombstonesReloads(t *testing.T) {
-	eachDB(t, func(t *testing.T, tdb testDB) {
+	eachDBAndMySQL(t, func(t *testing.T, tdb testDB) {
 		ctx := context.Background()
 		const ttl = time.Second
 		store := func() *gormsession.Store {
@@ -239,7 +250,7 @@ func TestPartitionLongerThanTombstonesReloads(t *testing.T) {
 		s := create(t, a, gormsession.Attributes{UserID: "alice"})
 		mustResolve(t, b, s.Token)
 
-		cut.setDown(true)
+		cut.cutOff()
 		if err := a.Revoke(ctx, s.ID); err != nil {
 			t.Fatal(err)
 		}
@@ -255,7 +266,7 @@ func TestPartitionLongerThanTombstonesReloads(t *testing.T) {
 			t.Fatalf("the tombstone is still there (%d rows, %v): the partition is not longer than it", rows, err)
 		}
 		resyncs := b.Stats().Resyncs
-		cut.setDown(false)
+		cut.reconnect()
 		refusedWithin(t, b, s.Token, "revoked during a partition longer than the tombstone TTL")
 		if b.Stats().Resyncs == resyncs {
 			t.Error("the instance refused the token without reloading")

@@ -30,6 +30,11 @@ type faultyBackend struct {
 	// chaos, when set, decides per call whether it fails before reaching
 	// the database (fail) or after its write landed (lose).
 	chaos func(op string) (fail, lose bool)
+	// cut is a partition (see cutOff): every call fails before reaching
+	// the database, whatever down says; reading counts the reads of the
+	// feed (Changes, Head, Stream) that reached it and have not returned.
+	cut     bool
+	reading int
 }
 
 // gate holds the next call of one operation after its real work.
@@ -46,6 +51,50 @@ func newFaulty(st *gormsession.Store) *faultyBackend {
 func (f *faultyBackend) setDown(down bool) {
 	f.mu.Lock()
 	f.down = down
+	f.mu.Unlock()
+}
+
+// cutOff starts a partition, and returns once no read of the feed that
+// began before it is still under way: the instance's last successful read
+// is then over, and none follows until reconnect.
+func (f *faultyBackend) cutOff() {
+	f.mu.Lock()
+	f.cut = true
+	f.mu.Unlock()
+	for {
+		f.mu.Lock()
+		n := f.reading
+		f.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// reconnect ends a partition.
+func (f *faultyBackend) reconnect() {
+	f.mu.Lock()
+	f.cut = false
+	f.mu.Unlock()
+}
+
+// beginRead is called by a read of the feed once before let it through:
+// it fails during a partition, and else counts the read as under way
+// until endRead.
+func (f *faultyBackend) beginRead() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.cut {
+		return errInjected
+	}
+	f.reading++
+	return nil
+}
+
+func (f *faultyBackend) endRead() {
+	f.mu.Lock()
+	f.reading--
 	f.mu.Unlock()
 }
 
@@ -107,7 +156,7 @@ func (f *faultyBackend) before(op string) error {
 		<-g.release
 	}
 	f.mu.Lock()
-	down, fail, delay, chaos := f.down, f.failOps[op], f.delay, f.chaos
+	down, fail, delay, chaos := f.down || f.cut, f.failOps[op], f.delay, f.chaos
 	f.mu.Unlock()
 	if delay != nil {
 		time.Sleep(delay(op))
@@ -152,6 +201,10 @@ func (f *faultyBackend) Stream(ctx context.Context, now time.Time, fn func(*gorm
 	if err := f.before("Stream"); err != nil {
 		return err
 	}
+	if err := f.beginRead(); err != nil {
+		return err
+	}
+	defer f.endRead()
 	return f.after("Stream", f.Store.Stream(ctx, now, fn))
 }
 
@@ -159,6 +212,10 @@ func (f *faultyBackend) Head(ctx context.Context) (gormsession.FeedPosition, err
 	if err := f.before("Head"); err != nil {
 		return gormsession.FeedPosition{}, err
 	}
+	if err := f.beginRead(); err != nil {
+		return gormsession.FeedPosition{}, err
+	}
+	defer f.endRead()
 	pos, err := f.Store.Head(ctx)
 	return pos, f.after("Head", err)
 }
@@ -227,6 +284,10 @@ func (f *faultyBackend) Changes(ctx context.Context, cursor int64, fn func(*gorm
 	if err := f.before("Changes"); err != nil {
 		return gormsession.FeedPosition{}, err
 	}
+	if err := f.beginRead(); err != nil {
+		return gormsession.FeedPosition{}, err
+	}
+	defer f.endRead()
 	pos, err := f.Store.Changes(ctx, cursor, fn)
 	return pos, f.after("Changes", err)
 }

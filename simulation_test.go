@@ -27,9 +27,12 @@ package gormsession_test
 // workload, not the same schedule. A failure prints the seed and the
 // operation log. A plain go test runs seed 1; CI runs fixed seeds
 // (GORMSESSION_SIM_SEED=1,2,3 in .ci/run); GORMSESSION_SIM_SEED=random
-// draws one and prints it.
+// draws one and prints it to stderr, which a passing run shows too when
+// go test is run in the package's directory without a package argument
+// (with one, go test hides a passing package's output unless -v):
 //
 //	GORMSESSION_SIM_SEED=7 GORMSESSION_SIM_OPS=2000 go test -run TestSimulation .
+//	GORMSESSION_SIM_SEED=random go test -run TestSimulation
 
 import (
 	"bytes"
@@ -76,8 +79,9 @@ func simSeeds(t *testing.T) []uint64 {
 	case "":
 		return []uint64{1}
 	case "random":
+		// On stderr, not t.Log: a passing run shows it too.
 		seed := rand.Uint64()
-		t.Logf("GORMSESSION_SIM_SEED=%d", seed)
+		fmt.Fprintf(os.Stderr, "TestSimulation: GORMSESSION_SIM_SEED=%d\n", seed)
 		return []uint64{seed}
 	}
 	var seeds []uint64
@@ -440,14 +444,40 @@ func (s *sim) holdCommits(w int, tok *simToken) {
 }
 
 // partition cuts one instance off the database for longer than tombstones
-// are kept, while the others go on (and their cleanup deletes tombstones).
+// are kept, while the others go on (and their cleanup deletes tombstones),
+// and checks I8: once it reads the feed again, it has reloaded. The
+// instance is not restarted meanwhile, so that the check counts the
+// reloads of one Manager.
 func (s *sim) partition(w int, in *simInstance) {
+	in.rw.RLock()
+	defer in.rw.RUnlock()
 	d := simTombstoneTTL + 300*time.Millisecond
+	in.f.cutOff()
+	resyncs := in.m.Stats().Resyncs
 	s.logf("w%d partition of i%d for %v", w, in.idx, d)
-	in.f.setDown(true)
 	time.Sleep(d)
-	in.f.setDown(false)
+	in.f.reconnect()
 	s.logf("w%d partition of i%d over", w, in.idx)
+	// A poll may still fail (an outage, an injected fault); the first
+	// that succeeds must have reloaded, here or in the background.
+	ctx := context.Background()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := in.m.Sync(ctx)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			s.errorf("i%d cannot read the feed 30 s after a partition: %v", in.idx, err)
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got := in.m.Stats().Resyncs; got == resyncs {
+		s.errorf("I8: i%d read the feed again after a partition of %v (tombstones kept %v) without reloading", in.idx, d, simTombstoneTTL)
+	} else {
+		s.logf("w%d i%d reloaded after the partition (%d reloads)", w, in.idx, got-resyncs)
+	}
 }
 
 // restart closes the instance's Manager and starts a new one, as a
