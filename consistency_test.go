@@ -522,3 +522,51 @@ func TestQueuedRevokeOthersKeepsTheRotatedSession(t *testing.T) {
 		})
 	}
 }
+
+// TestCreateRacingARefusedSignOutEverywhereIsRefused: a session of the
+// user is being created (its row written, memory not yet) when the
+// user's RevokeUser is refused by the database and queued. The queued
+// revocation covers the new session, so Create must not publish it: it
+// reports ErrNotFound, the token never resolves here, and the retry ends
+// the row.
+func TestCreateRacingARefusedSignOutEverywhereIsRefused(t *testing.T) {
+	eachDB(t, func(t *testing.T, tdb testDB) {
+		ctx := context.Background()
+		st := newStore(t, tdb, nil)
+		f := newFaulty(st)
+		m := newManager(t, f, gormsession.ManagerOptions{SyncInterval: -1, RetryInterval: time.Hour, CleanupInterval: -1, Logger: discardLogger()})
+		g := f.holdAfter("Insert")
+		type result struct {
+			s   gormsession.Session
+			err error
+		}
+		done := make(chan result, 1)
+		go func() {
+			s, err := m.Create(ctx, gormsession.Attributes{UserID: "alice"})
+			done <- result{s, err}
+		}()
+		<-g.reached // the row is in the database; memory not yet
+		f.fail("RevokeUser", true)
+		if _, err := m.RevokeUser(ctx, "alice"); !errors.Is(err, gormsession.ErrNotPersisted) {
+			t.Fatalf("RevokeUser with the database refusing it = %v, want ErrNotPersisted", err)
+		}
+		close(g.release)
+		r := <-done
+		if !errors.Is(r.err, gormsession.ErrNotFound) {
+			t.Fatalf("Create covered by a queued RevokeUser = %v; want ErrNotFound", r.err)
+		}
+		if ids := listedIDs(m, "alice"); len(ids) != 0 {
+			t.Fatalf("memory lists %v after RevokeUser returned ErrNotPersisted", ids)
+		}
+		f.fail("RevokeUser", false)
+		if _, err := m.Cleanup(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if ids := liveIDs(t, st, "alice"); len(ids) != 0 {
+			t.Fatalf("the database has %v live after the retry, want none", ids)
+		}
+		if ids := listedIDs(m, "alice"); len(ids) != 0 {
+			t.Fatalf("memory lists %v after the retry landed", ids)
+		}
+	})
+}
