@@ -570,3 +570,42 @@ func TestCreateRacingARefusedSignOutEverywhereIsRefused(t *testing.T) {
 		}
 	})
 }
+
+// TestUpdateRacingARefusedSignOutEverywhereIsRefused: a session's Update
+// is being written when its user's RevokeUser is refused by the database
+// and queued. Update must report the session gone and leave it out of
+// memory, where the refused sign-out took it, until the retry ends the
+// row.
+func TestUpdateRacingARefusedSignOutEverywhereIsRefused(t *testing.T) {
+	eachDB(t, func(t *testing.T, tdb testDB) {
+		ctx := context.Background()
+		st := newStore(t, tdb, nil)
+		f := newFaulty(st)
+		m := newManager(t, f, gormsession.ManagerOptions{SyncInterval: -1, RetryInterval: time.Hour, CleanupInterval: -1, Logger: discardLogger()})
+		s := create(t, m, gormsession.Attributes{UserID: "alice"})
+		g := f.holdAfter("Update")
+		done := make(chan error, 1)
+		go func() {
+			_, err := setData(m, ctx, s.ID, []byte("late"))
+			done <- err
+		}()
+		<-g.reached // the change is in the database; memory not yet
+		f.fail("RevokeUser", true)
+		if n, err := m.RevokeUser(ctx, "alice"); !errors.Is(err, gormsession.ErrNotPersisted) || n != 1 {
+			t.Fatalf("RevokeUser with the database refusing it = %d, %v; want 1, ErrNotPersisted", n, err)
+		}
+		close(g.release)
+		if err := <-done; !errors.Is(err, gormsession.ErrNotFound) {
+			t.Fatalf("Update of a session a queued RevokeUser covers = %v, want ErrNotFound", err)
+		}
+		mustNotResolve(t, m, s.Token, "RevokeUser on this instance returned ErrNotPersisted")
+		f.fail("RevokeUser", false)
+		if _, err := m.Cleanup(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if ids := liveIDs(t, st, "alice"); len(ids) != 0 {
+			t.Fatalf("the database has %v live after the retry, want none", ids)
+		}
+		mustNotResolve(t, m, s.Token, "the retry of its user's sign-out landed")
+	})
+}
