@@ -717,3 +717,42 @@ func TestMalformedInputCannotPoisonTheQueueOnMariaDB(t *testing.T) {
 		})
 	}
 }
+
+// TestRepeatedRevokeQueuesOnce: a session revoked again and again while
+// the database refuses it (a user pressing "sign out" until it works) is
+// queued and journaled once: the repeats neither take places in the
+// bounded queue nor are written to the database twice.
+func TestRepeatedRevokeQueuesOnce(t *testing.T) {
+	tdb := newSQLite(t)
+	ctx := context.Background()
+	f := newFaulty(newStore(t, tdb, nil))
+	opts := journalOpts(t)
+	m := newManager(t, f, opts)
+	m.SetMaxPendingRevocations(2)
+	s := create(t, m, gormsession.Attributes{UserID: "alice"})
+	other := create(t, m, gormsession.Attributes{UserID: "bob"})
+	f.setDown(true)
+	for i := range 3 {
+		err := m.Revoke(ctx, s.ID)
+		if !errors.Is(err, gormsession.ErrNotPersisted) || errors.Is(err, gormsession.ErrTooManyPending) {
+			t.Fatalf("Revoke %d of one session = %v, want ErrNotPersisted only", i+1, err)
+		}
+	}
+	if n := m.Stats().PendingRevocations; n != 1 {
+		t.Fatalf("%d revocations pending for one session revoked 3 times, want 1", n)
+	}
+	if err := m.Revoke(ctx, other.ID); !errors.Is(err, gormsession.ErrNotPersisted) || errors.Is(err, gormsession.ErrTooManyPending) {
+		t.Fatalf("Revoke of another session, within the bound = %v, want ErrNotPersisted only", err)
+	}
+	m.Crash()
+	if recs, err := gormsession.JournalState(opts.Journal); len(recs) != 2 || err != nil {
+		t.Fatalf("the journal holds %q, %v; want the 2 revocations", recs, err)
+	}
+	f.setDown(false)
+	m2 := newManager(t, f, opts)
+	if n := m2.Stats().PendingRevocations; n != 0 {
+		t.Fatalf("%d revocations pending after the replay landed, want 0", n)
+	}
+	mustNotResolve(t, m2, s.Token, "it was revoked")
+	mustNotResolve(t, m2, other.Token, "it was revoked")
+}
