@@ -756,3 +756,71 @@ func TestRepeatedRevokeQueuesOnce(t *testing.T) {
 	mustNotResolve(t, m2, s.Token, "it was revoked")
 	mustNotResolve(t, m2, other.Token, "it was revoked")
 }
+
+// TestSecondRotationWaitsForTheFirst: the kept device of a queued
+// RevokeOthers is rotated twice at once on one instance (two tabs
+// refreshing a token). The first rotation has landed in the database and
+// not yet moved the keeping; the second, which the database refuses, must
+// not end the first's hold on the kept ID: the retry of the queued
+// RevokeOthers that runs meanwhile must keep the first's successor.
+func TestSecondRotationWaitsForTheFirst(t *testing.T) {
+	eachDB(t, func(t *testing.T, tdb testDB) {
+		ctx := context.Background()
+		f, m, kept, other := queuedRevokeOthers(t, tdb)
+		g := f.holdAfter("Rotate")
+		type result struct {
+			s   gormsession.Session
+			err error
+		}
+		first := make(chan result, 1)
+		go func() {
+			s, err := m.Rotate(ctx, kept.Token)
+			first <- result{s, err}
+		}()
+		<-g.reached // the first successor is in the database
+		second := make(chan error, 1)
+		go func() {
+			_, err := m.Rotate(ctx, kept.Token)
+			second <- err
+		}()
+		// Each of these waits for the first rotation; were either not held
+		// back, it would end within the time allowed here.
+		var errSecond error
+		secondDone := false
+		select {
+		case errSecond = <-second:
+			secondDone = true
+		case <-time.After(200 * time.Millisecond):
+		}
+		retried := make(chan error, 1)
+		go func() {
+			_, err := m.Cleanup(ctx)
+			retried <- err
+		}()
+		select {
+		case err := <-retried:
+			retried <- err
+		case <-time.After(200 * time.Millisecond):
+		}
+		close(g.release)
+		r := <-first
+		if !secondDone {
+			errSecond = <-second
+		}
+		if err := <-retried; err != nil {
+			t.Fatalf("Cleanup: %v", err)
+		}
+		if r.err != nil {
+			t.Fatalf("the first rotation = %v, want its successor", r.err)
+		}
+		if !errors.Is(errSecond, gormsession.ErrNotFound) {
+			t.Fatalf("the second rotation of one token = %v, want ErrNotFound", errSecond)
+		}
+		if _, found, err := f.Store.Get(ctx, r.s.ID); !found || err != nil {
+			t.Fatalf("the successor's row: found %v, err %v", found, err)
+		}
+		mustResolve(t, m, r.s.Token)
+		mustNotResolve(t, m, kept.Token, "it was rotated")
+		mustNotResolve(t, m, other.Token, "it was signed out")
+	})
+}
