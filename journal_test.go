@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -820,6 +821,73 @@ func TestSecondRotationWaitsForTheFirst(t *testing.T) {
 			t.Fatalf("the successor's row: found %v, err %v", found, err)
 		}
 		mustResolve(t, m, r.s.Token)
+		mustNotResolve(t, m, kept.Token, "it was rotated")
+		mustNotResolve(t, m, other.Token, "it was signed out")
+	})
+}
+
+// TestRevokeOthersWaitsForARotationOfTheKeptDevice: "sign out my other
+// devices" is called while the kept device's rotation has landed in the
+// database but not yet moved the keeping; the RevokeOthers write lands
+// and its reply is lost. The rotation's move of the keeping must not
+// overtake a write that still keeps the old ID: memory must end as the
+// database says, the successor live in both or in neither.
+func TestRevokeOthersWaitsForARotationOfTheKeptDevice(t *testing.T) {
+	eachDB(t, func(t *testing.T, tdb testDB) {
+		ctx := context.Background()
+		st := newStore(t, tdb, nil)
+		f := newFaulty(st)
+		m := newManager(t, f, journalOpts(t))
+		kept := create(t, m, gormsession.Attributes{UserID: "alice"})
+		other := create(t, m, gormsession.Attributes{UserID: "alice"})
+		g := f.holdAfter("Rotate")
+		type result struct {
+			s   gormsession.Session
+			err error
+		}
+		rotated := make(chan result, 1)
+		go func() {
+			s, err := m.Rotate(ctx, kept.Token)
+			rotated <- result{s, err}
+		}()
+		<-g.reached // the successor is in the database
+		f.loseReply("RevokeUser", true)
+		revoked := make(chan error, 1)
+		go func() {
+			_, err := m.RevokeOthers(ctx, "alice", kept.ID)
+			revoked <- err
+		}()
+		// RevokeOthers waits for the rotation; were it not held back, it
+		// would end within the time allowed here.
+		select {
+		case err := <-revoked:
+			revoked <- err
+		case <-time.After(200 * time.Millisecond):
+		}
+		close(g.release)
+		r := <-rotated
+		if err := <-revoked; !errors.Is(err, gormsession.ErrNotPersisted) {
+			t.Fatalf("RevokeOthers with its reply lost = %v, want ErrNotPersisted", err)
+		}
+		f.loseReply("RevokeUser", false)
+		if _, err := m.Cleanup(ctx); err != nil {
+			t.Fatalf("Cleanup: %v", err)
+		}
+		if n := m.Stats().PendingRevocations; n != 0 {
+			t.Fatalf("%d revocations still queued", n)
+		}
+		if mem, db := listedIDs(m, "alice"), liveIDs(t, st, "alice"); !slices.Equal(mem, db) {
+			t.Fatalf("memory lists %v, the database has %v live", mem, db)
+		}
+		if r.err == nil {
+			_, live, err := st.Get(ctx, r.s.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, ok := m.Resolve(ctx, r.s.Token); ok != live {
+				t.Fatalf("the successor resolves: %v; its row is live: %v", ok, live)
+			}
+		}
 		mustNotResolve(t, m, kept.Token, "it was rotated")
 		mustNotResolve(t, m, other.Token, "it was signed out")
 	})
