@@ -609,3 +609,55 @@ func TestUpdateRacingARefusedSignOutEverywhereIsRefused(t *testing.T) {
 		mustNotResolve(t, m, s.Token, "the retry of its user's sign-out landed")
 	})
 }
+
+// TestCreateAfterASignOutEverywhereLandsIsLive: a session of the user is
+// created while the user's RevokeUser is under way, and its row is
+// written after the RevokeUser statement: the database keeps it live.
+// Create must wait for RevokeUser's outcome rather than guess, and so
+// return the session, live in memory as in the database.
+func TestCreateAfterASignOutEverywhereLandsIsLive(t *testing.T) {
+	eachDB(t, func(t *testing.T, tdb testDB) {
+		ctx := context.Background()
+		st := newStore(t, tdb, nil)
+		f := newFaulty(st)
+		m := newManager(t, f, gormsession.ManagerOptions{SyncInterval: -1, RetryInterval: time.Hour, CleanupInterval: -1, Logger: discardLogger()})
+		insert := f.holdBefore("Insert")
+		type result struct {
+			s   gormsession.Session
+			err error
+		}
+		created := make(chan result, 1)
+		go func() {
+			s, err := m.Create(ctx, gormsession.Attributes{UserID: "alice"})
+			created <- result{s, err}
+		}()
+		<-insert.reached // the session is stamped, its row not yet written
+		reply := f.holdAfter("RevokeUser")
+		revoked := make(chan error, 1)
+		go func() {
+			_, err := m.RevokeUser(ctx, "alice")
+			revoked <- err
+		}()
+		<-reply.reached // the statement has run; its reply is not back
+		close(insert.release)
+		// Create waits for RevokeUser's reply; were it not held back, it
+		// would end within the time allowed here.
+		select {
+		case r := <-created:
+			created <- r
+		case <-time.After(200 * time.Millisecond):
+		}
+		close(reply.release)
+		if err := <-revoked; err != nil {
+			t.Fatalf("RevokeUser: %v", err)
+		}
+		r := <-created
+		if r.err != nil {
+			t.Fatalf("Create whose row the database keeps live = %v, want the session", r.err)
+		}
+		if ids := liveIDs(t, st, "alice"); !slices.Equal(ids, []string{r.s.ID}) {
+			t.Fatalf("the database has %v live, want the new session", ids)
+		}
+		mustResolve(t, m, r.s.Token)
+	})
+}
