@@ -892,3 +892,84 @@ func TestRevokeOthersWaitsForARotationOfTheKeptDevice(t *testing.T) {
 		mustNotResolve(t, m, other.Token, "it was signed out")
 	})
 }
+
+// TestConcurrentRetriesWriteAJobOnce: two passes of the retry run at once
+// (the background one and Cleanup, or Close): a queued revocation whose
+// write one of them has under way is left to it by the other, so it lands
+// and leaves the queue once.
+func TestConcurrentRetriesWriteAJobOnce(t *testing.T) {
+	eachDB(t, func(t *testing.T, tdb testDB) {
+		ctx := context.Background()
+		f := newFaulty(newStore(t, tdb, nil))
+		m := newManager(t, f, journalOpts(t))
+		s := create(t, m, gormsession.Attributes{UserID: "alice"})
+		f.fail("Revoke", true)
+		if err := m.Revoke(ctx, s.ID); !errors.Is(err, gormsession.ErrNotPersisted) {
+			t.Fatalf("Revoke = %v, want ErrNotPersisted", err)
+		}
+		f.fail("Revoke", false)
+		g := f.holdBefore("Revoke")
+		first := make(chan error, 1)
+		go func() {
+			_, err := m.Cleanup(ctx)
+			first <- err
+		}()
+		<-g.reached // the first pass is writing the revocation
+		if _, err := m.Cleanup(ctx); err != nil {
+			t.Fatalf("the second pass: %v", err)
+		}
+		close(g.release)
+		if err := <-first; err != nil {
+			t.Fatalf("the first pass: %v", err)
+		}
+		if n := m.Stats().PendingRevocations; n != 0 {
+			t.Fatalf("%d revocations pending after one queued revocation landed, want 0", n)
+		}
+		mustNotResolve(t, m, s.Token, "it was revoked")
+	})
+}
+
+// TestRetriesWaitingForARotationWriteAJobOnce: two passes of the retry
+// wait for the rotation of the device a queued RevokeOthers keeps; when
+// it ends, one of them writes the revocation and the other leaves it, so
+// it lands and leaves the queue once, keeping the successor.
+func TestRetriesWaitingForARotationWriteAJobOnce(t *testing.T) {
+	eachDB(t, func(t *testing.T, tdb testDB) {
+		ctx := context.Background()
+		f, m, kept, other := queuedRevokeOthers(t, tdb)
+		g := f.holdAfter("Rotate")
+		type result struct {
+			s   gormsession.Session
+			err error
+		}
+		rotated := make(chan result, 1)
+		go func() {
+			s, err := m.Rotate(ctx, kept.Token)
+			rotated <- result{s, err}
+		}()
+		<-g.reached // the successor is in the database
+		retried := make(chan error, 2)
+		for range 2 {
+			go func() {
+				_, err := m.Cleanup(ctx)
+				retried <- err
+			}()
+		}
+		time.Sleep(200 * time.Millisecond) // both passes wait for the rotation
+		close(g.release)
+		r := <-rotated
+		for range 2 {
+			if err := <-retried; err != nil {
+				t.Fatalf("Cleanup: %v", err)
+			}
+		}
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		if n := m.Stats().PendingRevocations; n != 0 {
+			t.Fatalf("%d revocations pending after one queued revocation landed, want 0", n)
+		}
+		mustResolve(t, m, r.s.Token)
+		mustNotResolve(t, m, other.Token, "it was signed out")
+	})
+}
