@@ -661,3 +661,45 @@ func TestCreateAfterASignOutEverywhereLandsIsLive(t *testing.T) {
 		mustResolve(t, m, r.s.Token)
 	})
 }
+
+// TestPollDuringCreateKeepsALaterVersion: while A's Create is between its
+// database write and its memory insert, B reads the new session from the
+// feed and changes it, and A polls that change. A must end with B's
+// version: the feed has moved past it and will not show it again.
+func TestPollDuringCreateKeepsALaterVersion(t *testing.T) {
+	eachDB(t, func(t *testing.T, tdb testDB) {
+		ctx := context.Background()
+		opts := gormsession.ManagerOptions{SyncInterval: time.Hour, Logger: discardLogger()}
+		f := newFaulty(newStore(t, tdb, nil))
+		a := newManager(t, f, opts)
+		b := newManager(t, newStore(t, tdb, nil), opts)
+		g := f.holdAfter("Insert")
+		created := make(chan gormsession.Session, 1)
+		go func() {
+			s, err := a.Create(ctx, gormsession.Attributes{UserID: "alice", Data: []byte("v1")})
+			if err != nil {
+				t.Error(err)
+			}
+			created <- s
+		}()
+		<-g.reached // the row is in the database; A's memory not yet
+		if err := b.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+		listed := b.ListUser("alice")
+		if len(listed) != 1 {
+			t.Fatalf("B lists %d sessions of alice, want the one being created", len(listed))
+		}
+		if _, err := setData(b, ctx, listed[0].ID, []byte("v2")); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+		close(g.release)
+		s := <-created
+		if got := mustResolve(t, a, s.Token); string(got.Data) != "v2" {
+			t.Fatalf("A holds %q (version %d) after polling B's change to v2", got.Data, got.Version)
+		}
+	})
+}
