@@ -159,12 +159,14 @@ func (m *Manager) retryRevocations(ctx context.Context) error {
 func (m *Manager) retry(ctx context.Context, seq uint64) error {
 	m.mu.Lock()
 	j := m.cl.jobs[seq]
-	if j == nil || j.busy {
+	if j == nil {
 		m.mu.Unlock()
 		return nil
 	}
 	// A user-wide write keeps what its claim keeps now, and holds that
 	// session's rotation off until it is done (journal included).
+	// Whether j is still queued and not being written is checked once
+	// that wait is over, under the lock that then marks it busy.
 	if err := m.waitFor(ctx, func() bool {
 		k := j.rev().KeepID
 		return k == "" || m.cl.ids[k] == nil || !m.cl.ids[k].rotating

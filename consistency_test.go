@@ -522,3 +522,184 @@ func TestQueuedRevokeOthersKeepsTheRotatedSession(t *testing.T) {
 		})
 	}
 }
+
+// TestCreateRacingARefusedSignOutEverywhereIsRefused: a session of the
+// user is being created (its row written, memory not yet) when the
+// user's RevokeUser is refused by the database and queued. The queued
+// revocation covers the new session, so Create must not publish it: it
+// reports ErrNotFound, the token never resolves here, and the retry ends
+// the row.
+func TestCreateRacingARefusedSignOutEverywhereIsRefused(t *testing.T) {
+	eachDB(t, func(t *testing.T, tdb testDB) {
+		ctx := context.Background()
+		st := newStore(t, tdb, nil)
+		f := newFaulty(st)
+		m := newManager(t, f, gormsession.ManagerOptions{SyncInterval: -1, RetryInterval: time.Hour, CleanupInterval: -1, Logger: discardLogger()})
+		g := f.holdAfter("Insert")
+		type result struct {
+			s   gormsession.Session
+			err error
+		}
+		done := make(chan result, 1)
+		go func() {
+			s, err := m.Create(ctx, gormsession.Attributes{UserID: "alice"})
+			done <- result{s, err}
+		}()
+		<-g.reached // the row is in the database; memory not yet
+		f.fail("RevokeUser", true)
+		if _, err := m.RevokeUser(ctx, "alice"); !errors.Is(err, gormsession.ErrNotPersisted) {
+			t.Fatalf("RevokeUser with the database refusing it = %v, want ErrNotPersisted", err)
+		}
+		close(g.release)
+		r := <-done
+		if !errors.Is(r.err, gormsession.ErrNotFound) {
+			t.Fatalf("Create covered by a queued RevokeUser = %v; want ErrNotFound", r.err)
+		}
+		if ids := listedIDs(m, "alice"); len(ids) != 0 {
+			t.Fatalf("memory lists %v after RevokeUser returned ErrNotPersisted", ids)
+		}
+		f.fail("RevokeUser", false)
+		if _, err := m.Cleanup(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if ids := liveIDs(t, st, "alice"); len(ids) != 0 {
+			t.Fatalf("the database has %v live after the retry, want none", ids)
+		}
+		if ids := listedIDs(m, "alice"); len(ids) != 0 {
+			t.Fatalf("memory lists %v after the retry landed", ids)
+		}
+	})
+}
+
+// TestUpdateRacingARefusedSignOutEverywhereIsRefused: a session's Update
+// is being written when its user's RevokeUser is refused by the database
+// and queued. Update must report the session gone and leave it out of
+// memory, where the refused sign-out took it, until the retry ends the
+// row.
+func TestUpdateRacingARefusedSignOutEverywhereIsRefused(t *testing.T) {
+	eachDB(t, func(t *testing.T, tdb testDB) {
+		ctx := context.Background()
+		st := newStore(t, tdb, nil)
+		f := newFaulty(st)
+		m := newManager(t, f, gormsession.ManagerOptions{SyncInterval: -1, RetryInterval: time.Hour, CleanupInterval: -1, Logger: discardLogger()})
+		s := create(t, m, gormsession.Attributes{UserID: "alice"})
+		g := f.holdAfter("Update")
+		done := make(chan error, 1)
+		go func() {
+			_, err := setData(m, ctx, s.ID, []byte("late"))
+			done <- err
+		}()
+		<-g.reached // the change is in the database; memory not yet
+		f.fail("RevokeUser", true)
+		if n, err := m.RevokeUser(ctx, "alice"); !errors.Is(err, gormsession.ErrNotPersisted) || n != 1 {
+			t.Fatalf("RevokeUser with the database refusing it = %d, %v; want 1, ErrNotPersisted", n, err)
+		}
+		close(g.release)
+		if err := <-done; !errors.Is(err, gormsession.ErrNotFound) {
+			t.Fatalf("Update of a session a queued RevokeUser covers = %v, want ErrNotFound", err)
+		}
+		mustNotResolve(t, m, s.Token, "RevokeUser on this instance returned ErrNotPersisted")
+		f.fail("RevokeUser", false)
+		if _, err := m.Cleanup(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if ids := liveIDs(t, st, "alice"); len(ids) != 0 {
+			t.Fatalf("the database has %v live after the retry, want none", ids)
+		}
+		mustNotResolve(t, m, s.Token, "the retry of its user's sign-out landed")
+	})
+}
+
+// TestCreateAfterASignOutEverywhereLandsIsLive: a session of the user is
+// created while the user's RevokeUser is under way, and its row is
+// written after the RevokeUser statement: the database keeps it live.
+// Create must wait for RevokeUser's outcome rather than guess, and so
+// return the session, live in memory as in the database.
+func TestCreateAfterASignOutEverywhereLandsIsLive(t *testing.T) {
+	eachDB(t, func(t *testing.T, tdb testDB) {
+		ctx := context.Background()
+		st := newStore(t, tdb, nil)
+		f := newFaulty(st)
+		m := newManager(t, f, gormsession.ManagerOptions{SyncInterval: -1, RetryInterval: time.Hour, CleanupInterval: -1, Logger: discardLogger()})
+		insert := f.holdBefore("Insert")
+		type result struct {
+			s   gormsession.Session
+			err error
+		}
+		created := make(chan result, 1)
+		go func() {
+			s, err := m.Create(ctx, gormsession.Attributes{UserID: "alice"})
+			created <- result{s, err}
+		}()
+		<-insert.reached // the session is stamped, its row not yet written
+		reply := f.holdAfter("RevokeUser")
+		revoked := make(chan error, 1)
+		go func() {
+			_, err := m.RevokeUser(ctx, "alice")
+			revoked <- err
+		}()
+		<-reply.reached // the statement has run; its reply is not back
+		close(insert.release)
+		// Create waits for RevokeUser's reply; were it not held back, it
+		// would end within the time allowed here.
+		select {
+		case r := <-created:
+			created <- r
+		case <-time.After(200 * time.Millisecond):
+		}
+		close(reply.release)
+		if err := <-revoked; err != nil {
+			t.Fatalf("RevokeUser: %v", err)
+		}
+		r := <-created
+		if r.err != nil {
+			t.Fatalf("Create whose row the database keeps live = %v, want the session", r.err)
+		}
+		if ids := liveIDs(t, st, "alice"); !slices.Equal(ids, []string{r.s.ID}) {
+			t.Fatalf("the database has %v live, want the new session", ids)
+		}
+		mustResolve(t, m, r.s.Token)
+	})
+}
+
+// TestPollDuringCreateKeepsALaterVersion: while A's Create is between its
+// database write and its memory insert, B reads the new session from the
+// feed and changes it, and A polls that change. A must end with B's
+// version: the feed has moved past it and will not show it again.
+func TestPollDuringCreateKeepsALaterVersion(t *testing.T) {
+	eachDB(t, func(t *testing.T, tdb testDB) {
+		ctx := context.Background()
+		opts := gormsession.ManagerOptions{SyncInterval: time.Hour, Logger: discardLogger()}
+		f := newFaulty(newStore(t, tdb, nil))
+		a := newManager(t, f, opts)
+		b := newManager(t, newStore(t, tdb, nil), opts)
+		g := f.holdAfter("Insert")
+		created := make(chan gormsession.Session, 1)
+		go func() {
+			s, err := a.Create(ctx, gormsession.Attributes{UserID: "alice", Data: []byte("v1")})
+			if err != nil {
+				t.Error(err)
+			}
+			created <- s
+		}()
+		<-g.reached // the row is in the database; A's memory not yet
+		if err := b.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+		listed := b.ListUser("alice")
+		if len(listed) != 1 {
+			t.Fatalf("B lists %d sessions of alice, want the one being created", len(listed))
+		}
+		if _, err := setData(b, ctx, listed[0].ID, []byte("v2")); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+		close(g.release)
+		s := <-created
+		if got := mustResolve(t, a, s.Token); string(got.Data) != "v2" {
+			t.Fatalf("A holds %q (version %d) after polling B's change to v2", got.Data, got.Version)
+		}
+	})
+}

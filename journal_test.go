@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -716,4 +717,259 @@ func TestMalformedInputCannotPoisonTheQueueOnMariaDB(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRepeatedRevokeQueuesOnce: a session revoked again and again while
+// the database refuses it (a user pressing "sign out" until it works) is
+// queued and journaled once: the repeats neither take places in the
+// bounded queue nor are written to the database twice.
+func TestRepeatedRevokeQueuesOnce(t *testing.T) {
+	tdb := newSQLite(t)
+	ctx := context.Background()
+	f := newFaulty(newStore(t, tdb, nil))
+	opts := journalOpts(t)
+	m := newManager(t, f, opts)
+	m.SetMaxPendingRevocations(2)
+	s := create(t, m, gormsession.Attributes{UserID: "alice"})
+	other := create(t, m, gormsession.Attributes{UserID: "bob"})
+	f.setDown(true)
+	for i := range 3 {
+		err := m.Revoke(ctx, s.ID)
+		if !errors.Is(err, gormsession.ErrNotPersisted) || errors.Is(err, gormsession.ErrTooManyPending) {
+			t.Fatalf("Revoke %d of one session = %v, want ErrNotPersisted only", i+1, err)
+		}
+	}
+	if n := m.Stats().PendingRevocations; n != 1 {
+		t.Fatalf("%d revocations pending for one session revoked 3 times, want 1", n)
+	}
+	if err := m.Revoke(ctx, other.ID); !errors.Is(err, gormsession.ErrNotPersisted) || errors.Is(err, gormsession.ErrTooManyPending) {
+		t.Fatalf("Revoke of another session, within the bound = %v, want ErrNotPersisted only", err)
+	}
+	m.Crash()
+	if recs, err := gormsession.JournalState(opts.Journal); len(recs) != 2 || err != nil {
+		t.Fatalf("the journal holds %q, %v; want the 2 revocations", recs, err)
+	}
+	f.setDown(false)
+	m2 := newManager(t, f, opts)
+	if n := m2.Stats().PendingRevocations; n != 0 {
+		t.Fatalf("%d revocations pending after the replay landed, want 0", n)
+	}
+	mustNotResolve(t, m2, s.Token, "it was revoked")
+	mustNotResolve(t, m2, other.Token, "it was revoked")
+}
+
+// TestSecondRotationWaitsForTheFirst: the kept device of a queued
+// RevokeOthers is rotated twice at once on one instance (two tabs
+// refreshing a token). The first rotation has landed in the database and
+// not yet moved the keeping; the second, which the database refuses, must
+// not end the first's hold on the kept ID: the retry of the queued
+// RevokeOthers that runs meanwhile must keep the first's successor.
+func TestSecondRotationWaitsForTheFirst(t *testing.T) {
+	eachDB(t, func(t *testing.T, tdb testDB) {
+		ctx := context.Background()
+		f, m, kept, other := queuedRevokeOthers(t, tdb)
+		g := f.holdAfter("Rotate")
+		type result struct {
+			s   gormsession.Session
+			err error
+		}
+		first := make(chan result, 1)
+		go func() {
+			s, err := m.Rotate(ctx, kept.Token)
+			first <- result{s, err}
+		}()
+		<-g.reached // the first successor is in the database
+		second := make(chan error, 1)
+		go func() {
+			_, err := m.Rotate(ctx, kept.Token)
+			second <- err
+		}()
+		// Each of these waits for the first rotation; were either not held
+		// back, it would end within the time allowed here.
+		var errSecond error
+		secondDone := false
+		select {
+		case errSecond = <-second:
+			secondDone = true
+		case <-time.After(200 * time.Millisecond):
+		}
+		retried := make(chan error, 1)
+		go func() {
+			_, err := m.Cleanup(ctx)
+			retried <- err
+		}()
+		select {
+		case err := <-retried:
+			retried <- err
+		case <-time.After(200 * time.Millisecond):
+		}
+		close(g.release)
+		r := <-first
+		if !secondDone {
+			errSecond = <-second
+		}
+		if err := <-retried; err != nil {
+			t.Fatalf("Cleanup: %v", err)
+		}
+		if r.err != nil {
+			t.Fatalf("the first rotation = %v, want its successor", r.err)
+		}
+		if !errors.Is(errSecond, gormsession.ErrNotFound) {
+			t.Fatalf("the second rotation of one token = %v, want ErrNotFound", errSecond)
+		}
+		if _, found, err := f.Store.Get(ctx, r.s.ID); !found || err != nil {
+			t.Fatalf("the successor's row: found %v, err %v", found, err)
+		}
+		mustResolve(t, m, r.s.Token)
+		mustNotResolve(t, m, kept.Token, "it was rotated")
+		mustNotResolve(t, m, other.Token, "it was signed out")
+	})
+}
+
+// TestRevokeOthersWaitsForARotationOfTheKeptDevice: "sign out my other
+// devices" is called while the kept device's rotation has landed in the
+// database but not yet moved the keeping; the RevokeOthers write lands
+// and its reply is lost. The rotation's move of the keeping must not
+// overtake a write that still keeps the old ID: memory must end as the
+// database says, the successor live in both or in neither.
+func TestRevokeOthersWaitsForARotationOfTheKeptDevice(t *testing.T) {
+	eachDB(t, func(t *testing.T, tdb testDB) {
+		ctx := context.Background()
+		st := newStore(t, tdb, nil)
+		f := newFaulty(st)
+		m := newManager(t, f, journalOpts(t))
+		kept := create(t, m, gormsession.Attributes{UserID: "alice"})
+		other := create(t, m, gormsession.Attributes{UserID: "alice"})
+		g := f.holdAfter("Rotate")
+		type result struct {
+			s   gormsession.Session
+			err error
+		}
+		rotated := make(chan result, 1)
+		go func() {
+			s, err := m.Rotate(ctx, kept.Token)
+			rotated <- result{s, err}
+		}()
+		<-g.reached // the successor is in the database
+		f.loseReply("RevokeUser", true)
+		revoked := make(chan error, 1)
+		go func() {
+			_, err := m.RevokeOthers(ctx, "alice", kept.ID)
+			revoked <- err
+		}()
+		// RevokeOthers waits for the rotation; were it not held back, it
+		// would end within the time allowed here.
+		select {
+		case err := <-revoked:
+			revoked <- err
+		case <-time.After(200 * time.Millisecond):
+		}
+		close(g.release)
+		r := <-rotated
+		if err := <-revoked; !errors.Is(err, gormsession.ErrNotPersisted) {
+			t.Fatalf("RevokeOthers with its reply lost = %v, want ErrNotPersisted", err)
+		}
+		f.loseReply("RevokeUser", false)
+		if _, err := m.Cleanup(ctx); err != nil {
+			t.Fatalf("Cleanup: %v", err)
+		}
+		if n := m.Stats().PendingRevocations; n != 0 {
+			t.Fatalf("%d revocations still queued", n)
+		}
+		if mem, db := listedIDs(m, "alice"), liveIDs(t, st, "alice"); !slices.Equal(mem, db) {
+			t.Fatalf("memory lists %v, the database has %v live", mem, db)
+		}
+		if r.err == nil {
+			_, live, err := st.Get(ctx, r.s.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, ok := m.Resolve(ctx, r.s.Token); ok != live {
+				t.Fatalf("the successor resolves: %v; its row is live: %v", ok, live)
+			}
+		}
+		mustNotResolve(t, m, kept.Token, "it was rotated")
+		mustNotResolve(t, m, other.Token, "it was signed out")
+	})
+}
+
+// TestConcurrentRetriesWriteAJobOnce: two passes of the retry run at once
+// (the background one and Cleanup, or Close): a queued revocation whose
+// write one of them has under way is left to it by the other, so it lands
+// and leaves the queue once.
+func TestConcurrentRetriesWriteAJobOnce(t *testing.T) {
+	eachDB(t, func(t *testing.T, tdb testDB) {
+		ctx := context.Background()
+		f := newFaulty(newStore(t, tdb, nil))
+		m := newManager(t, f, journalOpts(t))
+		s := create(t, m, gormsession.Attributes{UserID: "alice"})
+		f.fail("Revoke", true)
+		if err := m.Revoke(ctx, s.ID); !errors.Is(err, gormsession.ErrNotPersisted) {
+			t.Fatalf("Revoke = %v, want ErrNotPersisted", err)
+		}
+		f.fail("Revoke", false)
+		g := f.holdBefore("Revoke")
+		first := make(chan error, 1)
+		go func() {
+			_, err := m.Cleanup(ctx)
+			first <- err
+		}()
+		<-g.reached // the first pass is writing the revocation
+		if _, err := m.Cleanup(ctx); err != nil {
+			t.Fatalf("the second pass: %v", err)
+		}
+		close(g.release)
+		if err := <-first; err != nil {
+			t.Fatalf("the first pass: %v", err)
+		}
+		if n := m.Stats().PendingRevocations; n != 0 {
+			t.Fatalf("%d revocations pending after one queued revocation landed, want 0", n)
+		}
+		mustNotResolve(t, m, s.Token, "it was revoked")
+	})
+}
+
+// TestRetriesWaitingForARotationWriteAJobOnce: two passes of the retry
+// wait for the rotation of the device a queued RevokeOthers keeps; when
+// it ends, one of them writes the revocation and the other leaves it, so
+// it lands and leaves the queue once, keeping the successor.
+func TestRetriesWaitingForARotationWriteAJobOnce(t *testing.T) {
+	eachDB(t, func(t *testing.T, tdb testDB) {
+		ctx := context.Background()
+		f, m, kept, other := queuedRevokeOthers(t, tdb)
+		g := f.holdAfter("Rotate")
+		type result struct {
+			s   gormsession.Session
+			err error
+		}
+		rotated := make(chan result, 1)
+		go func() {
+			s, err := m.Rotate(ctx, kept.Token)
+			rotated <- result{s, err}
+		}()
+		<-g.reached // the successor is in the database
+		retried := make(chan error, 2)
+		for range 2 {
+			go func() {
+				_, err := m.Cleanup(ctx)
+				retried <- err
+			}()
+		}
+		time.Sleep(200 * time.Millisecond) // both passes wait for the rotation
+		close(g.release)
+		r := <-rotated
+		for range 2 {
+			if err := <-retried; err != nil {
+				t.Fatalf("Cleanup: %v", err)
+			}
+		}
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		if n := m.Stats().PendingRevocations; n != 0 {
+			t.Fatalf("%d revocations pending after one queued revocation landed, want 0", n)
+		}
+		mustResolve(t, m, r.s.Token)
+		mustNotResolve(t, m, other.Token, "it was signed out")
+	})
 }
