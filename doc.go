@@ -53,8 +53,9 @@
 //     and, with [ManagerOptions].Journal, after a restart of the process.
 //     Other instances refuse the session after their next poll of the
 //     change feed once the revocation committed, however long its commit
-//     waited: the feed follows the database's commit order, not a window
-//     of any instance's clock.
+//     waited within the tombstones' lifetime (a tombstone ages from its
+//     statement's start): the feed follows the database's commit order,
+//     not a window of any instance's clock.
 //   - One clock decides what instances must agree on, the database's: a
 //     tombstone's age, which rows cleanup deletes, which sessions a
 //     sign-out everywhere covers are decided inside the statement; each

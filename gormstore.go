@@ -41,7 +41,11 @@ type StoreOptions struct {
 	// Manager that could not read the change feed for half of it reloads
 	// every session on its next successful read, and NewManager refuses a
 	// SyncInterval too long for it (see ManagerOptions.SyncInterval).
-	// Default: 24 hours; less than one second is refused.
+	// A tombstone ages from its statement's start, which on PostgreSQL and
+	// MySQL comes before any wait for a row lock: keep the TTL well above
+	// the longest a transaction may hold a session's row, or a revocation
+	// whose commit waited that long may be deleted before other instances
+	// read it. Default: 24 hours; less than one second is refused.
 	TombstoneTTL time.Duration
 }
 
