@@ -172,8 +172,11 @@ type simUser struct {
 }
 
 // simClockUncertainty bounds how far after a refused sign-out everywhere
-// its retry may reach: far more than a round trip on one machine.
-const simClockUncertainty = 100 * time.Millisecond
+// its retry may reach. The cut-off and a new session's creation time are
+// each the database's clock as one instance knew it, each to within half
+// its last poll's round trip: far less than a second on one machine, even
+// one that the rest of the test suite keeps busy.
+const simClockUncertainty = time.Second
 
 // simToken is what the model knows of one session.
 type simToken struct {
@@ -547,6 +550,7 @@ func (s *sim) crash(in *simInstance, rng *rand.Rand) {
 
 func (s *sim) create(w int, in *simInstance, user string) {
 	begin := s.seq.Add(1)
+	started := time.Now() // about when the session's creation time is read
 	sess, err := in.m.Create(context.Background(), gormsession.Attributes{UserID: user, Device: "sim"})
 	end := s.seq.Add(1)
 	s.logf("w%d i%d create %s: %v %v", w, in.idx, user, idOf(sess), err)
@@ -557,7 +561,7 @@ func (s *sim) create(w int, in *simInstance, user string) {
 	defer s.mu.Unlock()
 	s.tokens = append(s.tokens, &simToken{
 		token: sess.Token, id: sess.ID, user: user, created: end,
-		mayEnd: s.userRevokeOverlaps(user, begin) || time.Since(s.users[userIndex(user)].refusedAt) < simClockUncertainty,
+		mayEnd: s.userRevokeOverlaps(user, begin) || started.Sub(s.users[userIndex(user)].refusedAt) < simClockUncertainty,
 	})
 }
 
