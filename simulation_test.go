@@ -549,6 +549,12 @@ func (s *sim) crash(in *simInstance, rng *rand.Rand) {
 }
 
 func (s *sim) create(w int, in *simInstance, user string) {
+	// A user-wide revocation under way when the creation begins, on
+	// another instance, may run its statement after the row committed and
+	// end it: the two overlap, and either outcome is right.
+	s.mu.Lock()
+	revokingAtBegin := s.users[userIndex(user)].inFlight > 0
+	s.mu.Unlock()
 	begin := s.seq.Add(1)
 	started := time.Now() // about when the session's creation time is read
 	sess, err := in.m.Create(context.Background(), gormsession.Attributes{UserID: user, Device: "sim"})
@@ -561,7 +567,8 @@ func (s *sim) create(w int, in *simInstance, user string) {
 	defer s.mu.Unlock()
 	s.tokens = append(s.tokens, &simToken{
 		token: sess.Token, id: sess.ID, user: user, created: end,
-		mayEnd: s.userRevokeOverlaps(user, begin) || started.Sub(s.users[userIndex(user)].refusedAt) < simClockUncertainty,
+		mayEnd: revokingAtBegin || s.userRevokeOverlaps(user, begin) ||
+			started.Sub(s.users[userIndex(user)].refusedAt) < simClockUncertainty,
 	})
 }
 
@@ -621,7 +628,7 @@ func (s *sim) rotate(w int, in *simInstance, tok *simToken) {
 	tok.mayEnd = true
 	// The successor keeps the old session's creation time, so a user-wide
 	// revocation already under way when the rotation begins may end it too
-	// (a session Create makes is newer than any revocation under way).
+	// (a session Create makes may be too, see create).
 	revokingAtBegin := s.users[userIndex(tok.user)].inFlight > 0
 	s.mu.Unlock()
 	begin := s.seq.Add(1)
