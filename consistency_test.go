@@ -179,15 +179,7 @@ func TestRevokeUserRacingCreate(t *testing.T) {
 		// The interleaving that broke it: the row is written, RevokeUser
 		// runs to the end, then Create goes on.
 		g := f.holdAfter("Insert")
-		type result struct {
-			s   gormsession.Session
-			err error
-		}
-		done := make(chan result, 1)
-		go func() {
-			s, err := m.Create(ctx, gormsession.Attributes{UserID: "alice"})
-			done <- result{s, err}
-		}()
+		done := async(func() (gormsession.Session, error) { return m.Create(ctx, gormsession.Attributes{UserID: "alice"}) })
 		<-g.reached
 		if _, err := m.RevokeUser(ctx, "alice"); err != nil {
 			t.Fatal(err)
@@ -536,15 +528,7 @@ func TestCreateRacingARefusedSignOutEverywhereIsRefused(t *testing.T) {
 		f := newFaulty(st)
 		m := newManager(t, f, gormsession.ManagerOptions{SyncInterval: -1, RetryInterval: time.Hour, CleanupInterval: -1, Logger: discardLogger()})
 		g := f.holdAfter("Insert")
-		type result struct {
-			s   gormsession.Session
-			err error
-		}
-		done := make(chan result, 1)
-		go func() {
-			s, err := m.Create(ctx, gormsession.Attributes{UserID: "alice"})
-			done <- result{s, err}
-		}()
+		done := async(func() (gormsession.Session, error) { return m.Create(ctx, gormsession.Attributes{UserID: "alice"}) })
 		<-g.reached // the row is in the database; memory not yet
 		f.fail("RevokeUser", true)
 		if _, err := m.RevokeUser(ctx, "alice"); !errors.Is(err, gormsession.ErrNotPersisted) {
@@ -622,15 +606,7 @@ func TestCreateAfterASignOutEverywhereLandsIsLive(t *testing.T) {
 		f := newFaulty(st)
 		m := newManager(t, f, gormsession.ManagerOptions{SyncInterval: -1, RetryInterval: time.Hour, CleanupInterval: -1, Logger: discardLogger()})
 		insert := f.holdBefore("Insert")
-		type result struct {
-			s   gormsession.Session
-			err error
-		}
-		created := make(chan result, 1)
-		go func() {
-			s, err := m.Create(ctx, gormsession.Attributes{UserID: "alice"})
-			created <- result{s, err}
-		}()
+		created := async(func() (gormsession.Session, error) { return m.Create(ctx, gormsession.Attributes{UserID: "alice"}) })
 		<-insert.reached // the session is stamped, its row not yet written
 		reply := f.holdAfter("RevokeUser")
 		revoked := make(chan error, 1)

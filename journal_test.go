@@ -337,16 +337,8 @@ func TestRetryRacingARotationKeepsTheSuccessor(t *testing.T) {
 			retried <- err
 		}()
 		<-g.reached // the retry is under way, keeping kept
-		type result struct {
-			s   gormsession.Session
-			err error
-		}
-		rotated := make(chan result, 1)
-		go func() {
-			s, err := m.Rotate(ctx, kept.Token)
-			rotated <- result{s, err}
-		}()
-		var r result
+		rotated := async(func() (gormsession.Session, error) { return m.Rotate(ctx, kept.Token) })
+		var r sessionResult
 		early := false
 		select {
 		case r = <-rotated: // nothing held the rotation back
@@ -459,15 +451,7 @@ func TestRetryWaitsForARotationUnderWay(t *testing.T) {
 		ctx := context.Background()
 		f, m, kept, other := queuedRevokeOthers(t, tdb)
 		g := f.holdAfter("Rotate")
-		type result struct {
-			s   gormsession.Session
-			err error
-		}
-		rotated := make(chan result, 1)
-		go func() {
-			s, err := m.Rotate(ctx, kept.Token)
-			rotated <- result{s, err}
-		}()
+		rotated := async(func() (gormsession.Session, error) { return m.Rotate(ctx, kept.Token) })
 		<-g.reached // the successor is in the database
 		retried := make(chan error, 1)
 		go func() {
@@ -769,15 +753,7 @@ func TestSecondRotationWaitsForTheFirst(t *testing.T) {
 		ctx := context.Background()
 		f, m, kept, other := queuedRevokeOthers(t, tdb)
 		g := f.holdAfter("Rotate")
-		type result struct {
-			s   gormsession.Session
-			err error
-		}
-		first := make(chan result, 1)
-		go func() {
-			s, err := m.Rotate(ctx, kept.Token)
-			first <- result{s, err}
-		}()
+		first := async(func() (gormsession.Session, error) { return m.Rotate(ctx, kept.Token) })
 		<-g.reached // the first successor is in the database
 		second := make(chan error, 1)
 		go func() {
@@ -841,15 +817,7 @@ func TestRevokeOthersWaitsForARotationOfTheKeptDevice(t *testing.T) {
 		kept := create(t, m, gormsession.Attributes{UserID: "alice"})
 		other := create(t, m, gormsession.Attributes{UserID: "alice"})
 		g := f.holdAfter("Rotate")
-		type result struct {
-			s   gormsession.Session
-			err error
-		}
-		rotated := make(chan result, 1)
-		go func() {
-			s, err := m.Rotate(ctx, kept.Token)
-			rotated <- result{s, err}
-		}()
+		rotated := async(func() (gormsession.Session, error) { return m.Rotate(ctx, kept.Token) })
 		<-g.reached // the successor is in the database
 		f.loseReply("RevokeUser", true)
 		revoked := make(chan error, 1)
@@ -938,15 +906,7 @@ func TestRetriesWaitingForARotationWriteAJobOnce(t *testing.T) {
 		ctx := context.Background()
 		f, m, kept, other := queuedRevokeOthers(t, tdb)
 		g := f.holdAfter("Rotate")
-		type result struct {
-			s   gormsession.Session
-			err error
-		}
-		rotated := make(chan result, 1)
-		go func() {
-			s, err := m.Rotate(ctx, kept.Token)
-			rotated <- result{s, err}
-		}()
+		rotated := async(func() (gormsession.Session, error) { return m.Rotate(ctx, kept.Token) })
 		<-g.reached // the successor is in the database
 		retried := make(chan error, 2)
 		for range 2 {

@@ -63,3 +63,21 @@ func streamAll(t testing.TB, b gormsession.Backend) []gormsession.Session {
 // feed, so a Manager on it tells time by its own clock (ManagerOptions.Now),
 // which a test can then move.
 type ownClock struct{ gormsession.Backend }
+
+// sessionResult is what a Manager call that returns a session returned.
+type sessionResult struct {
+	s   gormsession.Session
+	err error
+}
+
+// async runs call in a goroutine, so that a test can hold it at a fault
+// and go on, and returns the channel its result arrives on (buffered:
+// a test that looks early may put it back).
+func async(call func() (gormsession.Session, error)) chan sessionResult {
+	done := make(chan sessionResult, 1)
+	go func() {
+		s, err := call()
+		done <- sessionResult{s, err}
+	}()
+	return done
+}
